@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Install everything the project needs to build, run and test on a Debian
+# machine with only the package registries reachable. Idempotent: a second run
+# only checks. Installs: redis-server and wrk (apt), Azurite (npm, under
+# .tools/), the Python tools (.venv/tools, .venv/checkov) and the
+# wasm32-wasip1 Rust target.
+#
+#   scripts/bootstrap.sh        everything (tests and checks)
+#   scripts/bootstrap.sh run    only what running the platform locally needs
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+AZURITE_VERSION=3.35.0
+
+apt_packages=()
+command -v redis-server >/dev/null 2>&1 || apt_packages+=(redis-server)
+command -v wrk >/dev/null 2>&1 || apt_packages+=(wrk)
+if [ "${#apt_packages[@]}" -gt 0 ]; then
+    step "apt: ${apt_packages[*]}"
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${apt_packages[@]}" >/dev/null
+fi
+
+if ! rustup target list --installed | grep -qx wasm32-wasip1; then
+    step "rustup: wasm32-wasip1 target"
+    rustup target add wasm32-wasip1
+fi
+
+if [ ! -x "$TOOLS_DIR/azurite/node_modules/.bin/azurite-blob" ]; then
+    step "npm: azurite@$AZURITE_VERSION"
+    command -v npm >/dev/null 2>&1 || die "npm is required for Azurite (apt-get install nodejs npm)"
+    mkdir -p "$TOOLS_DIR/azurite"
+    npm install --prefix "$TOOLS_DIR/azurite" --no-audit --no-fund --loglevel=error "azurite@$AZURITE_VERSION" >/dev/null
+fi
+
+# A virtualenv per requirements file, rebuilt when the file changes.
+venv() {
+    local name="$1" requirements="$2" stamp
+    stamp="$VENV_DIR/$name/.requirements.sha256"
+    if [ -f "$stamp" ] && sha256sum --status -c "$stamp" 2>/dev/null; then
+        return
+    fi
+    step "python: $name virtualenv from ${requirements#"$ROOT"/}"
+    python3 -m venv "$VENV_DIR/$name"
+    "$VENV_DIR/$name/bin/pip" install -q --disable-pip-version-check -r "$requirements"
+    sha256sum "$requirements" >"$stamp"
+}
+if [ "${1:-all}" != run ]; then
+    venv tools "$ROOT/tests/requirements.txt"
+    venv checkov "$ROOT/tests/requirements-checkov.txt"
+fi
+
+step "bootstrap complete"

@@ -1,0 +1,40 @@
+# shellcheck shell=bash
+# Helpers shared by the scripts in this folder. Source it; do not run it.
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export ROOT
+TOOLS_DIR="${TOOLS_DIR:-$ROOT/.tools}"
+VENV_DIR="${VENV_DIR:-$ROOT/.venv}"
+LOCAL_DIR="${LOCAL_DIR:-$ROOT/.local}"
+export TOOLS_DIR VENV_DIR LOCAL_DIR
+
+REDIS_PORT="${REDIS_PORT:-6379}"
+AZURITE_PORT="${AZURITE_PORT:-10000}"
+export REDIS_PORT AZURITE_PORT
+export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:$REDIS_PORT}"
+export AZURITE_BLOB_ENDPOINT="${AZURITE_BLOB_ENDPOINT:-http://127.0.0.1:$AZURITE_PORT/devstoreaccount1}"
+
+# Print a step header.
+step() { printf '\n==> %s\n' "$*" >&2; }
+
+# Print an error and exit.
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# Run a command as root: directly when we are root, through sudo otherwise.
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null 2>&1; then sudo "$@"; else
+        die "need root to run: $* (install it yourself or run as root)"
+    fi
+}
+
+# Whether something accepts TCP connections on 127.0.0.1:$1.
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# Wait up to $2 seconds (default 20) for 127.0.0.1:$1 to accept connections.
+wait_port() {
+    local port="$1" deadline=$((SECONDS + ${2:-20}))
+    until port_open "$port"; do
+        [ "$SECONDS" -lt "$deadline" ] || return 1
+        sleep 0.1
+    done
+}
