@@ -1,0 +1,231 @@
+#!/usr/bin/env bash
+# Push the Spin application to ACR, or deploy it to an AKS environment.
+#
+#   scripts/deploy.sh push <acr-name> <repository> <tag> [<tag>...]
+#       `spin registry push` the built app (run `spin build` first) as
+#       <acr>.azurecr.io/<repository>:<tag> for every tag, signed in with an
+#       `az acr login --expose-token` token. Prints the image reference to
+#       deploy (pinned by digest when Spin reports one) and, in GitHub Actions,
+#       writes it to the step output `image`.
+#
+#   scripts/deploy.sh <dev|prod> <image-ref>
+#       Copy kubernetes/ to a temporary directory, point the overlay's
+#       `jobs-platform` image at <image-ref>, build it with kubectl kustomize,
+#       check that the SpinApps `api` and `worker` carry that image, apply it
+#       server-side and wait until both SpinApps are ready.
+#
+# Environment:
+#   AKS_CLUSTER_NAME, AKS_RESOURCE_GROUP  when both are set, fetch the cluster's
+#       credentials with `az aks get-credentials` and convert them for
+#       kubelogin (Azure CLI sign-in) into a temporary kubeconfig; otherwise
+#       the current kubectl context is used.
+#   DEPLOY_DRY_RUN=1   build and check the manifests, print them, apply nothing.
+#   DEPLOY_TIMEOUT     seconds to wait for the SpinApps (default 600).
+#   KUBECTL            kubectl to use (default: .venv/tools/bin/kubectl, the
+#       pinned kubectl that scripts/check-kubernetes.sh builds the overlays
+#       with, else kubectl on PATH).
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+NAMESPACE=jobs-platform
+SPIN_APPS=(api worker)
+BASE_IMAGE=jobs-platform
+DEPLOY_TMP=""
+
+usage() {
+    sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//' >&2
+    exit 2
+}
+
+# The pinned tools from .venv/tools when bootstrap installed them.
+pick_tool() {
+    local name="$1"
+    if [ -x "$VENV_DIR/tools/bin/$name" ]; then
+        printf '%s\n' "$VENV_DIR/tools/bin/$name"
+    elif command -v "$name" >/dev/null 2>&1; then
+        command -v "$name"
+    else
+        return 1
+    fi
+}
+
+python_with_yaml() {
+    local py
+    for py in "$VENV_DIR/tools/bin/python" python3; do
+        if command -v "$py" >/dev/null 2>&1 && "$py" -c 'import yaml' 2>/dev/null; then
+            printf '%s\n' "$py"
+            return
+        fi
+    done
+    die "need python3 with PyYAML (run scripts/bootstrap.sh)"
+}
+
+cmd_push() {
+    [ "$#" -ge 3 ] || usage
+    local acr="$1" repository="$2" tags=("${@:3}") token_json server token ref out digest="" tag
+    command -v az >/dev/null 2>&1 || die "the Azure CLI (az) is required"
+    command -v spin >/dev/null 2>&1 || die "the Spin CLI (spin) is required"
+
+    step "ACR token for $acr"
+    token_json="$(az acr login --name "$acr" --expose-token --output json --only-show-errors)"
+    server="$(printf '%s' "$token_json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["loginServer"])')"
+    token="$(printf '%s' "$token_json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["accessToken"])')"
+    # The token is the password; the user name of an ACR access token is the null GUID.
+    printf '%s' "$token" | spin registry login --username 00000000-0000-0000-0000-000000000000 --password-stdin "$server"
+
+    for tag in "${tags[@]}"; do
+        ref="$server/$repository:$tag"
+        step "spin registry push $ref"
+        out="$(spin registry push "$ref" 2>&1)" || { printf '%s\n' "$out" >&2; die "push of $ref failed"; }
+        printf '%s\n' "$out" >&2
+        if [ -z "$digest" ]; then
+            digest="$(printf '%s\n' "$out" | grep -Eo 'sha256:[0-9a-f]{64}' | head -n 1 || true)"
+        fi
+    done
+
+    if [ -n "$digest" ]; then
+        ref="$server/$repository@$digest"
+    else
+        ref="$server/$repository:${tags[0]}"
+    fi
+    printf '%s\n' "$ref"
+    if [ -n "${GITHUB_OUTPUT:-}" ]; then
+        printf 'image=%s\n' "$ref" >>"$GITHUB_OUTPUT"
+    fi
+}
+
+# Rewrite the overlay's `images:` entry for jobs-platform (what `kustomize edit
+# set image jobs-platform=<ref>` does) with a small YAML edit.
+set_image() {
+    local kustomization="$1" ref="$2"
+    "$(python_with_yaml)" - "$kustomization" "$ref" "$BASE_IMAGE" <<'PY'
+import re
+import sys
+
+import yaml
+
+path, ref, name = sys.argv[1:4]
+match = re.fullmatch(r"(?P<name>[^@]+?)(?::(?P<tag>[\w][\w.-]{0,127}))?(?:@(?P<digest>sha256:[0-9a-f]{64}))?", ref)
+if not match or "/" not in match["name"]:
+    sys.exit(f"error: not an image reference with a registry: {ref!r}")
+with open(path, encoding="utf-8") as f:
+    doc = yaml.safe_load(f) or {}
+entry = {"name": name, "newName": match["name"]}
+if match["digest"]:
+    entry["digest"] = match["digest"]
+elif match["tag"]:
+    entry["newTag"] = match["tag"]
+else:
+    sys.exit(f"error: image reference needs a tag or a digest: {ref!r}")
+images = [i for i in doc.get("images") or [] if i.get("name") != name]
+doc["images"] = images + [entry]
+with open(path, "w", encoding="utf-8") as f:
+    yaml.safe_dump(doc, f, sort_keys=False)
+PY
+}
+
+# Fail unless every SpinApp we deploy carries exactly the image.
+check_manifests() {
+    local manifests="$1" ref="$2"
+    "$(python_with_yaml)" - "$manifests" "$ref" "${SPIN_APPS[@]}" <<'PY'
+import sys
+
+import yaml
+
+path, ref, *apps = sys.argv[1:]
+with open(path, encoding="utf-8") as f:
+    docs = [d for d in yaml.safe_load_all(f) if d]
+found = {
+    d["metadata"]["name"]: d.get("spec", {}).get("image")
+    for d in docs
+    if d.get("kind") == "SpinApp" and d.get("metadata", {}).get("namespace") == "jobs-platform"
+}
+errors = []
+for app in apps:
+    if app not in found:
+        errors.append(f"SpinApp {app} is not in the overlay")
+    elif found[app] != ref:
+        errors.append(f"SpinApp {app} has image {found[app]!r}, expected {ref!r}")
+for e in errors:
+    print(f"error: {e}", file=sys.stderr)
+sys.exit(1 if errors else 0)
+PY
+}
+
+use_aks_credentials() {
+    local dir="$1"
+    [ -n "${AKS_CLUSTER_NAME:-}" ] && [ -n "${AKS_RESOURCE_GROUP:-}" ] || return 0
+    command -v az >/dev/null 2>&1 || die "the Azure CLI (az) is required for AKS_CLUSTER_NAME"
+    command -v kubelogin >/dev/null 2>&1 || die "kubelogin is required: the cluster uses Entra ID authentication"
+    export KUBECONFIG="$dir/kubeconfig"
+    step "credentials for AKS $AKS_RESOURCE_GROUP/$AKS_CLUSTER_NAME"
+    az aks get-credentials --resource-group "$AKS_RESOURCE_GROUP" --name "$AKS_CLUSTER_NAME" \
+        --file "$KUBECONFIG" --overwrite-existing --only-show-errors
+    # Use the Azure CLI sign-in (the workflow's OIDC login) for the cluster's Entra ID auth.
+    kubelogin convert-kubeconfig --login azurecli
+}
+
+# Wait for the SpinApp's Deployment to roll out and the SpinApp to report all replicas ready.
+wait_spin_app() {
+    local kubectl="$1" app="$2" ref="$3" deadline=$((SECONDS + ${DEPLOY_TIMEOUT:-600})) images want ready
+    step "waiting for SpinApp $app"
+    # The operator updates the Deployment it created (named like the SpinApp)
+    # after the apply: wait until the Deployment carries the new image first,
+    # so the rollout status below is about this deployment.
+    until images="$("$kubectl" -n "$NAMESPACE" get deployment "$app" \
+        -o jsonpath='{.spec.template.spec.containers[*].image}' 2>/dev/null)" &&
+        [[ " $images " == *" $ref "* ]]; do
+        [ "$SECONDS" -lt "$deadline" ] || die "Deployment $app never picked up $ref (has: ${images:-none})"
+        sleep 5
+    done
+    "$kubectl" -n "$NAMESPACE" rollout status "deployment/$app" --timeout="$((deadline - SECONDS))s"
+    until want="$("$kubectl" -n "$NAMESPACE" get spinapp "$app" -o jsonpath='{.spec.replicas}')" &&
+        ready="$("$kubectl" -n "$NAMESPACE" get spinapp "$app" -o jsonpath='{.status.readyReplicas}')" &&
+        [ -n "$ready" ] && [ "$ready" -ge "${want:-1}" ]; do
+        [ "$SECONDS" -lt "$deadline" ] || die "SpinApp $app: ${ready:-0}/${want:-?} replicas ready"
+        sleep 5
+    done
+    printf 'SpinApp %s: %s/%s replicas ready\n' "$app" "$ready" "$want" >&2
+}
+
+cmd_deploy() {
+    [ "$#" -eq 2 ] || usage
+    local env="$1" ref="$2" overlay tmp kubectl app
+    overlay="$ROOT/kubernetes/overlays/$env"
+    [ -f "$overlay/kustomization.yaml" ] || die "no overlay at kubernetes/overlays/$env"
+    kubectl="${KUBECTL:-$(pick_tool kubectl)}" || die "kubectl is required (run scripts/bootstrap.sh)"
+
+    tmp="$(mktemp -d)"
+    DEPLOY_TMP="$tmp"
+    trap 'rm -rf "$DEPLOY_TMP"' EXIT
+    # The whole tree, so the overlay's ../../base and ../../components resolve.
+    cp -R "$ROOT/kubernetes" "$tmp/kubernetes"
+
+    step "overlay $env with image $ref"
+    set_image "$tmp/kubernetes/overlays/$env/kustomization.yaml" "$ref"
+    "$kubectl" kustomize "$tmp/kubernetes/overlays/$env" >"$tmp/manifests.yaml"
+    check_manifests "$tmp/manifests.yaml" "$ref"
+
+    if [ "${DEPLOY_DRY_RUN:-0}" = 1 ]; then
+        cat "$tmp/manifests.yaml"
+        step "dry run: nothing applied"
+        return
+    fi
+
+    use_aks_credentials "$tmp"
+    step "kubectl apply --server-side ($env)"
+    "$kubectl" apply --server-side --force-conflicts --field-manager=jobs-platform-deploy -f "$tmp/manifests.yaml"
+    for app in "${SPIN_APPS[@]}"; do
+        wait_spin_app "$kubectl" "$app" "$ref"
+    done
+    step "deployed $ref to $env"
+}
+
+[ "$#" -ge 1 ] || usage
+case "$1" in
+    push) shift; cmd_push "$@" ;;
+    dev | prod) cmd_deploy "$@" ;;
+    -h | --help) usage ;;
+    *) die "unknown environment or command: $1 (dev, prod or push)" ;;
+esac
