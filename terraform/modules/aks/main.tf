@@ -1,0 +1,138 @@
+# The control plane runs as a user-assigned identity (not system-assigned) so
+# its role assignments exist before the cluster does: Network Contributor on
+# the subnet (Azure CNI in a subnet we own) and, with KMS, Key Vault Crypto User.
+resource "azurerm_user_assigned_identity" "control_plane" {
+  location            = var.location
+  name                = "id-${var.name}-control-plane"
+  resource_group_name = var.resource_group_name
+  tags                = var.tags
+}
+
+resource "azurerm_role_assignment" "control_plane_subnet" {
+  principal_id         = azurerm_user_assigned_identity.control_plane.principal_id
+  principal_type       = "ServicePrincipal"
+  role_definition_name = "Network Contributor"
+  scope                = var.subnet_id
+}
+
+resource "azurerm_role_assignment" "control_plane_kms" {
+  count = var.etcd_kms_key_id != null ? 1 : 0
+
+  principal_id         = azurerm_user_assigned_identity.control_plane.principal_id
+  principal_type       = "ServicePrincipal"
+  role_definition_name = "Key Vault Crypto User"
+  scope                = var.key_vault_id
+}
+
+resource "azurerm_kubernetes_cluster" "this" {
+  automatic_upgrade_channel         = "patch"
+  azure_policy_enabled              = true
+  dns_prefix                        = var.name
+  kubernetes_version                = var.kubernetes_version
+  local_account_disabled            = true
+  location                          = var.location
+  name                              = var.name
+  node_os_upgrade_channel           = "NodeImage"
+  oidc_issuer_enabled               = true
+  resource_group_name               = var.resource_group_name
+  role_based_access_control_enabled = true
+  sku_tier                          = var.sku_tier
+  tags                              = var.tags
+  workload_identity_enabled         = true
+
+  azure_active_directory_role_based_access_control {
+    admin_group_object_ids = var.admin_group_object_ids
+    azure_rbac_enabled     = true
+    tenant_id              = var.tenant_id
+  }
+  default_node_pool {
+    auto_scaling_enabled         = true
+    max_count                    = var.system_node_pool.max_count
+    max_pods                     = var.max_pods
+    min_count                    = var.system_node_pool.min_count
+    name                         = "system"
+    only_critical_addons_enabled = false
+    os_disk_type                 = "Managed"
+    os_sku                       = "AzureLinux"
+    temporary_name_for_rotation  = "systemtmp"
+    vm_size                      = var.system_node_pool.vm_size
+    vnet_subnet_id               = var.subnet_id
+    zones                        = length(var.availability_zones) > 0 ? var.availability_zones : null
+
+    upgrade_settings {
+      max_surge = "1"
+    }
+  }
+  identity {
+    identity_ids = [azurerm_user_assigned_identity.control_plane.id]
+    type         = "UserAssigned"
+  }
+  dynamic "key_management_service" {
+    for_each = var.etcd_kms_key_id != null ? [var.etcd_kms_key_id] : []
+
+    content {
+      key_vault_key_id         = key_management_service.value
+      key_vault_network_access = "Private"
+    }
+  }
+  key_vault_secrets_provider {
+    secret_rotation_enabled  = true
+    secret_rotation_interval = "2m"
+  }
+  network_profile {
+    dns_service_ip     = var.dns_service_ip
+    load_balancer_sku  = "standard"
+    network_data_plane = "azure"
+    network_plugin     = "azure"
+    network_policy     = "calico"
+    outbound_type      = var.outbound_type
+    service_cidr       = var.service_cidr
+  }
+  oms_agent {
+    log_analytics_workspace_id      = var.log_analytics_workspace_id
+    msi_auth_for_monitoring_enabled = true
+  }
+
+  depends_on = [
+    azurerm_role_assignment.control_plane_kms,
+    azurerm_role_assignment.control_plane_subnet,
+  ]
+
+  lifecycle {
+    ignore_changes = [
+      # The autoscaler owns the node count.
+      default_node_pool[0].node_count,
+    ]
+  }
+}
+
+# Spin workloads run here. runtime-class-manager installs containerd-shim-spin
+# on nodes labelled `spin=true`. No taint: SpinApp (spin-operator 0.6.1) has no
+# tolerations field, so a tainted pool could not run SpinApps at all.
+resource "azurerm_kubernetes_cluster_node_pool" "wasm" {
+  auto_scaling_enabled  = true
+  kubernetes_cluster_id = azurerm_kubernetes_cluster.this.id
+  max_count             = var.wasm_node_pool.max_count
+  max_pods              = var.max_pods
+  min_count             = var.wasm_node_pool.min_count
+  mode                  = "User"
+  name                  = "wasm"
+  node_labels = {
+    "spin" = "true"
+  }
+  os_disk_type   = "Managed"
+  os_sku         = "AzureLinux"
+  os_type        = "Linux"
+  tags           = var.tags
+  vm_size        = var.wasm_node_pool.vm_size
+  vnet_subnet_id = var.subnet_id
+  zones          = length(var.availability_zones) > 0 ? var.availability_zones : null
+
+  upgrade_settings {
+    max_surge = "1"
+  }
+
+  lifecycle {
+    ignore_changes = [node_count]
+  }
+}

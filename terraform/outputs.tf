@@ -1,0 +1,89 @@
+output "acr_login_server" {
+  description = "Registry login server that image references and CI pushes use (`<name>.azurecr.io`)."
+  value       = module.acr.login_server
+}
+
+output "acr_name" {
+  description = "Name of the container registry (for `az acr login --name`)."
+  value       = module.acr.registry_name
+}
+
+output "aks_cluster_name" {
+  description = "Name of the AKS cluster (for `az aks get-credentials`)."
+  value       = module.aks.cluster_name
+}
+
+output "aks_oidc_issuer_url" {
+  description = "OIDC issuer URL of the cluster; the workload identity federated credentials trust it."
+  value       = module.aks.oidc_issuer_url
+}
+
+output "api_identity_client_id" {
+  description = "Client id of the API's managed identity; goes into the `api` ServiceAccount annotation `azure.workload.identity/client-id` and the SecretProviderClass."
+  value       = module.identity.api_client_id
+}
+
+output "github_actions_client_id" {
+  description = "Client id of the CI identity; the GitHub variable `AZURE_CLIENT_ID` (OIDC sign-in, no secret)."
+  value       = module.identity.github_actions_client_id
+}
+
+output "key_vault_name" {
+  description = "Name of the Key Vault holding the application secrets (SecretProviderClass `keyvaultName`)."
+  value       = module.keyvault.key_vault_name
+}
+
+output "key_vault_uri" {
+  description = "URI of the Key Vault (`https://<name>.vault.azure.net/`)."
+  value       = module.keyvault.key_vault_uri
+}
+
+output "location" {
+  description = "Azure region of the platform."
+  value       = azurerm_resource_group.this.location
+}
+
+output "log_analytics_workspace_id" {
+  description = "Resource id of the Log Analytics workspace that Container Insights writes to."
+  value       = module.monitoring.log_analytics_workspace_id
+}
+
+output "redis_hostname" {
+  description = "Host name of the Redis cache. It resolves to the private endpoint inside the virtual network only."
+  value       = module.redis.hostname
+}
+
+output "redis_port" {
+  description = "Redis non-TLS port the Spin Redis trigger uses (reachable only from the AKS subnet)."
+  value       = module.redis.port
+}
+
+output "resource_group_name" {
+  description = "Name of the resource group that holds the platform."
+  value       = azurerm_resource_group.this.name
+}
+
+output "results_container_name" {
+  description = "Blob container the worker writes job results to."
+  value       = module.storage.container_name
+}
+
+output "storage_account_name" {
+  description = "Name of the results storage account (Spin variable `blob_account`)."
+  value       = module.storage.storage_account_name
+}
+
+output "storage_blob_endpoint" {
+  description = "Blob endpoint of the results storage account (Spin variable `blob_endpoint`); resolves to the private endpoint inside the virtual network."
+  value       = module.storage.blob_endpoint
+}
+
+output "tenant_id" {
+  description = "Entra ID tenant id (workload identity and SecretProviderClass `tenantId`, GitHub variable `AZURE_TENANT_ID`)."
+  value       = data.azurerm_client_config.current.tenant_id
+}
+
+output "worker_identity_client_id" {
+  description = "Client id of the worker's managed identity; goes into the `worker` ServiceAccount annotation and the SecretProviderClass."
+  value       = module.identity.worker_client_id
+}
