@@ -1,0 +1,1036 @@
+"""Offline checks of the Kubernetes manifests under ``kubernetes/``.
+
+Every kustomization (the base and each overlay) is built with ``kubectl
+kustomize`` and every object of the result is checked:
+
+* schemas: built-in kinds against the Kubernetes JSON schemas
+  (``kubernetes-validate``, strict); SpinApp and SpinAppExecutor against the
+  ``openAPIV3Schema`` of spin-operator's CRDs, made strict (no unknown fields);
+* project rules: Spin variables against ``spin.toml``, ``secretKeyRef`` against
+  what the SecretProviderClasses sync, ``configMapKeyRef`` against the
+  ConfigMaps, pinned images, resources and ServiceAccounts on every workload,
+  NetworkPolicy and PodDisruptionBudget selectors against the labels the pods
+  will carry, the traffic the app needs against the NetworkPolicies, probes
+  against the HTTP routes, and the Ingress body limit against ``max_body_bytes``.
+
+Usage (from the repository root)::
+
+    python tests/infra/kubernetes_checks.py                 # base and every overlay
+    python tests/infra/kubernetes_checks.py kubernetes/overlays/dev
+    python tests/infra/kubernetes_checks.py --manifests built.yaml --spin-toml spin.toml
+
+Environment: ``SPINKUBE_CRDS_DIR`` (CRD directory, default
+``../shared/schemas/spinkube`` relative to the repository root; when it does
+not exist the CRDs of the pinned spin-operator release are downloaded into
+``.tools/``), ``KUBERNETES_VERSION`` (schema version, default 1.33.0),
+``KUBECTL`` (kubectl binary).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import jsonschema
+import kubernetes_validate
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+SPIN_OPERATOR_VERSION = "0.6.1"
+CRDS_URL = (
+    "https://github.com/spinframework/spin-operator/releases/download/"
+    f"v{SPIN_OPERATOR_VERSION}/spin-operator.crds.yaml"
+)
+DEFAULT_KUBERNETES_VERSION = "1.33.0"
+
+# Labels spin-operator 0.6.1 puts on every pod of a SpinApp, besides spec.podLabels
+# (internal/controller/spinapp_controller.go, constructDeployment).
+SPINAPP_NAME_LABEL = "core.spinkube.dev/app-name"
+# The Service spin-operator creates for a SpinApp: same name, port 80.
+SPINAPP_SERVICE_PORT = 80
+
+# Kinds without a schema available offline, checked by the project rules below.
+CHECKED_BY_PROJECT_RULES = {("secrets-store.csi.x-k8s.io", "SecretProviderClass")}
+
+# Pods outside the app's namespace that its policies refer to.
+EXTERNAL_PODS = {
+    "ingress-controller": ("ingress-nginx", {"app.kubernetes.io/name": "ingress-nginx"}),
+    "dns": ("kube-system", {"k8s-app": "kube-dns"}),
+}
+
+POD_TEMPLATE_PATHS = {
+    "Deployment": ("spec", "template"),
+    "StatefulSet": ("spec", "template"),
+    "DaemonSet": ("spec", "template"),
+    "ReplicaSet": ("spec", "template"),
+    "Job": ("spec", "template"),
+    "CronJob": ("spec", "jobTemplate", "spec", "template"),
+}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem in one object of one build."""
+
+    source: str
+    obj: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.source}: {self.obj}: {self.message}"
+
+
+@dataclass
+class Workload:
+    """What a workload's pods will look like once running."""
+
+    ref: str
+    kind: str
+    name: str
+    namespace: str
+    labels: dict[str, str]
+    service_account: str | None
+    pod_automount: bool | None
+    containers: list[dict[str, Any]] = field(default_factory=list)
+    volumes: list[dict[str, Any]] = field(default_factory=list)
+    spinapp: dict[str, Any] | None = None
+
+
+# --- loading -------------------------------------------------------------------
+
+
+def kubectl_binary() -> str:
+    """The kubectl to build with: $KUBECTL, the tools venv, or PATH."""
+    if os.environ.get("KUBECTL"):
+        return os.environ["KUBECTL"]
+    venv = Path(os.environ.get("VENV_DIR", REPO_ROOT / ".venv"))
+    candidate = venv / "tools" / "bin" / "kubectl"
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which("kubectl")
+    if not found:
+        raise RuntimeError("kubectl not found: run scripts/bootstrap.sh or set KUBECTL")
+    return found
+
+
+def build(kustomization: Path) -> list[dict[str, Any]]:
+    """Builds a kustomization with `kubectl kustomize` and returns its objects."""
+    result = subprocess.run(
+        [kubectl_binary(), "kustomize", str(kustomization)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise BuildError(f"kubectl kustomize {kustomization} failed: {result.stderr.strip()}")
+    return load_documents(result.stdout)
+
+
+class BuildError(Exception):
+    """A kustomization that does not build."""
+
+
+def load_documents(text: str) -> list[dict[str, Any]]:
+    """Parses multi-document YAML, dropping empty documents."""
+    return [doc for doc in yaml.safe_load_all(text) if doc]
+
+
+def crds_dir(repo_root: Path = REPO_ROOT) -> Path:
+    """The directory holding spin-operator's CRDs, downloaded if need be."""
+    configured = os.environ.get("SPINKUBE_CRDS_DIR", "../shared/schemas/spinkube")
+    path = Path(configured)
+    if not path.is_absolute():
+        path = (repo_root / path).resolve()
+    if path.is_dir() and any(path.glob("*.yaml")):
+        return path
+    cache = repo_root / ".tools" / "spinkube-crds" / f"v{SPIN_OPERATOR_VERSION}"
+    target = cache / "spin-operator.crds.yaml"
+    if not target.exists():
+        cache.mkdir(parents=True, exist_ok=True)
+        print(f"{path} not found: downloading {CRDS_URL}", file=sys.stderr)
+        with urllib.request.urlopen(CRDS_URL, timeout=60) as response:  # noqa: S310 (fixed https URL)
+            data = response.read()
+        partial = target.with_suffix(".part")
+        partial.write_bytes(data)
+        partial.replace(target)
+    return cache
+
+
+def load_crd_schemas(directory: Path) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """Maps (group, version, kind) to the strict JSON schema of each CRD version."""
+    schemas: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for path in sorted(directory.glob("*.yaml")):
+        for doc in load_documents(path.read_text()):
+            if doc.get("kind") != "CustomResourceDefinition":
+                continue
+            spec = doc["spec"]
+            for version in spec["versions"]:
+                schema = version["schema"]["openAPIV3Schema"]
+                key = (spec["group"], version["name"], spec["names"]["kind"])
+                schemas[key] = strict_schema(schema)
+    if not schemas:
+        raise RuntimeError(f"no CustomResourceDefinition found in {directory}")
+    return schemas
+
+
+def strict_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """Rejects unknown fields, as the API server's strict field validation does.
+
+    A structural CRD schema lists every field; the API server prunes or (with
+    strict field validation) rejects the others. JSON Schema allows them unless
+    `additionalProperties: false` says otherwise.
+    """
+    schema = copy.deepcopy(schema)
+
+    def visit(node: Any) -> None:
+        if isinstance(node, dict):
+            if (
+                "properties" in node
+                and "additionalProperties" not in node
+                and not node.get("x-kubernetes-preserve-unknown-fields")
+            ):
+                node["additionalProperties"] = False
+            for value in node.values():
+                visit(value)
+        elif isinstance(node, list):
+            for value in node:
+                visit(value)
+
+    visit(schema)
+    # metadata is `type: object` only; kubernetes-validate style checks happen elsewhere.
+    return schema
+
+
+def load_spin_manifest(path: Path) -> dict[str, Any]:
+    """Reads spin.toml."""
+    with path.open("rb") as handle:
+        return tomllib.load(handle)
+
+
+# --- helpers -------------------------------------------------------------------
+
+
+def ref(doc: dict[str, Any]) -> str:
+    return f"{doc.get('kind', '?')}/{doc.get('metadata', {}).get('name', '?')}"
+
+
+def group_of(api_version: str) -> str:
+    return api_version.split("/")[0] if "/" in api_version else ""
+
+
+def dig(doc: Any, *path: str) -> Any:
+    for key in path:
+        if not isinstance(doc, dict):
+            return None
+        doc = doc.get(key)
+    return doc
+
+
+def selector_matches(selector: dict[str, Any] | None, labels: dict[str, str]) -> bool:
+    """Kubernetes label-selector semantics (matchLabels and matchExpressions)."""
+    if selector is None:
+        return False
+    for key, value in (selector.get("matchLabels") or {}).items():
+        if labels.get(key) != value:
+            return False
+    for expression in selector.get("matchExpressions") or []:
+        key, operator = expression["key"], expression["operator"]
+        values = expression.get("values") or []
+        if operator == "In" and labels.get(key) not in values:
+            return False
+        if operator == "NotIn" and key in labels and labels[key] in values:
+            return False
+        if operator == "Exists" and key not in labels:
+            return False
+        if operator == "DoesNotExist" and key in labels:
+            return False
+    return True
+
+
+def workloads(docs: list[dict[str, Any]]) -> list[Workload]:
+    """Every SpinApp and pod-creating object, as the pods they will create."""
+    result = []
+    for doc in docs:
+        kind = doc.get("kind")
+        meta = doc.get("metadata", {})
+        name, namespace = meta.get("name", "?"), meta.get("namespace", "default")
+        if kind == "SpinApp":
+            spec = doc.get("spec", {})
+            labels = dict(spec.get("podLabels") or {})
+            labels[SPINAPP_NAME_LABEL] = name
+            labels[f"core.spinkube.dev/app.{name}.status"] = "ready"
+            container = {
+                "name": name,
+                "image": spec.get("image"),
+                "resources": spec.get("resources"),
+                "env": [
+                    {"name": v.get("name"), "valueFrom": v.get("valueFrom")}
+                    for v in spec.get("variables") or []
+                    if v.get("valueFrom")
+                ],
+            }
+            result.append(
+                Workload(
+                    ref=ref(doc),
+                    kind=kind,
+                    name=name,
+                    namespace=namespace,
+                    labels=labels,
+                    service_account=spec.get("serviceAccountName"),
+                    pod_automount=None,
+                    containers=[container],
+                    volumes=spec.get("volumes") or [],
+                    spinapp=doc,
+                )
+            )
+        elif kind in POD_TEMPLATE_PATHS or kind == "Pod":
+            template = doc if kind == "Pod" else dig(doc, *POD_TEMPLATE_PATHS[kind])
+            template = template or {}
+            pod_spec = template.get("spec") or {}
+            result.append(
+                Workload(
+                    ref=ref(doc),
+                    kind=kind,
+                    name=name,
+                    namespace=namespace,
+                    labels=dict(dig(template, "metadata", "labels") or {}),
+                    service_account=pod_spec.get("serviceAccountName"),
+                    pod_automount=pod_spec.get("automountServiceAccountToken"),
+                    containers=list(pod_spec.get("initContainers") or [])
+                    + list(pod_spec.get("containers") or []),
+                    volumes=pod_spec.get("volumes") or [],
+                )
+            )
+    return result
+
+
+def objects_of(docs: list[dict[str, Any]], kind: str) -> dict[tuple[str, str], dict[str, Any]]:
+    return {
+        (d["metadata"].get("namespace", "default"), d["metadata"]["name"]): d
+        for d in docs
+        if d.get("kind") == kind
+    }
+
+
+# --- schema checks -------------------------------------------------------------
+
+
+def check_schemas(
+    source: str,
+    docs: list[dict[str, Any]],
+    crd_schemas: dict[tuple[str, str, str], dict[str, Any]],
+    kubernetes_version: str,
+) -> list[Finding]:
+    """Built-in kinds against Kubernetes' schemas, custom resources against their CRDs."""
+    findings = []
+    for doc in docs:
+        api_version, kind = doc.get("apiVersion", ""), doc.get("kind", "")
+        group = group_of(api_version)
+        version = api_version.split("/")[-1]
+        if not dig(doc, "metadata", "name"):
+            findings.append(Finding(source, ref(doc), "metadata.name is missing"))
+        crd_schema = crd_schemas.get((group, version, kind))
+        if crd_schema is not None:
+            validator = jsonschema.Draft7Validator(crd_schema)
+            for error in sorted(validator.iter_errors(doc), key=lambda e: list(e.path)):
+                where = ".".join(str(p) for p in error.path) or "(root)"
+                findings.append(
+                    Finding(source, ref(doc), f"does not match the {kind} CRD at {where}: {error.message}")
+                )
+            continue
+        if (group, kind) in CHECKED_BY_PROJECT_RULES:
+            continue
+        try:
+            kubernetes_validate.validate(doc, kubernetes_version, strict=True)
+        except kubernetes_validate.SchemaNotFoundError:
+            findings.append(
+                Finding(source, ref(doc), f"no schema for {api_version} {kind}: unknown kind or missing CRD")
+            )
+        except kubernetes_validate.ValidationError as error:
+            where = ".".join(str(p) for p in error.path) or "(root)"
+            findings.append(Finding(source, ref(doc), f"invalid {kind} at {where}: {error.message}"))
+    return findings
+
+
+# --- project rules -------------------------------------------------------------
+
+
+TEMPLATE_VARIABLE = re.compile(r"\{\{\s*([a-z0-9_]+)\s*\}\}")
+
+
+def spin_components(spin: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return spin.get("component") or {}
+
+
+def http_routes(spin: dict[str, Any]) -> dict[str, list[str]]:
+    routes: dict[str, list[str]] = {}
+    for trigger in (spin.get("trigger") or {}).get("http") or []:
+        routes.setdefault(trigger["component"], []).append(trigger["route"])
+    return routes
+
+
+def redis_components(spin: dict[str, Any]) -> set[str]:
+    return {t["component"] for t in (spin.get("trigger") or {}).get("redis") or []}
+
+
+def route_matches(route: str, path: str) -> bool:
+    if route.endswith("/..."):
+        prefix = route[: -len("/...")]
+        return path == prefix or path.startswith(prefix + "/") or prefix == ""
+    return path == route
+
+
+def variables_used(spin: dict[str, Any], components: Iterable[str]) -> set[str]:
+    """Application variables the given components (and their triggers) refer to."""
+    used: set[str] = set()
+    all_components = spin_components(spin)
+    for name in components:
+        component = all_components.get(name) or {}
+        texts = list((component.get("variables") or {}).values())
+        texts += list(component.get("allowed_outbound_hosts") or [])
+        for text in texts:
+            used.update(TEMPLATE_VARIABLE.findall(str(text)))
+    if redis_components(spin) & set(components):
+        address = dig(spin, "application", "trigger", "redis", "address") or ""
+        used.update(TEMPLATE_VARIABLE.findall(address))
+    return used
+
+
+def check_spin_variables(source: str, docs: list[dict[str, Any]], spin: dict[str, Any]) -> list[Finding]:
+    """SpinApp components and variables against spin.toml."""
+    findings = []
+    declared = spin.get("variables") or {}
+    components = spin_components(spin)
+    required = sorted(
+        name for name, spec in declared.items() if spec.get("required") and "default" not in spec
+    )
+    for doc in docs:
+        if doc.get("kind") != "SpinApp":
+            continue
+        spec = doc.get("spec", {})
+        selected = spec.get("components") or list(components)
+        for component in selected:
+            if component not in components:
+                findings.append(
+                    Finding(source, ref(doc), f"component `{component}` is not in spin.toml "
+                            f"(components: {', '.join(sorted(components))})")
+                )
+        seen: dict[str, dict[str, Any]] = {}
+        for variable in spec.get("variables") or []:
+            name = variable.get("name", "")
+            if name in seen:
+                findings.append(Finding(source, ref(doc), f"variable `{name}` is set twice"))
+            seen[name] = variable
+            if name not in declared:
+                findings.append(
+                    Finding(source, ref(doc), f"variable `{name}` is not declared in spin.toml [variables]")
+                )
+            if ("value" in variable) == ("valueFrom" in variable):
+                findings.append(
+                    Finding(source, ref(doc), f"variable `{name}` needs exactly one of value and valueFrom")
+                )
+        for name in required:
+            if name not in seen:
+                findings.append(
+                    Finding(source, ref(doc), f"required Spin variable `{name}` (no default in spin.toml) "
+                            "is not set: Spin refuses to start an app with an unresolved required "
+                            "variable, even one only other components use")
+                )
+        used = variables_used(spin, selected)
+        for name, variable in seen.items():
+            if declared.get(name, {}).get("secret") and name in used:
+                if not dig(variable, "valueFrom", "secretKeyRef"):
+                    findings.append(
+                        Finding(source, ref(doc), f"secret Spin variable `{name}` must come from a "
+                                "secretKeyRef (it is used by the deployed components)")
+                    )
+    return findings
+
+
+def synced_secrets(docs: list[dict[str, Any]]) -> dict[tuple[str, str], tuple[str, set[str]]]:
+    """(namespace, Secret name) -> (SecretProviderClass name, keys it syncs)."""
+    result = {}
+    for (namespace, name), spc in objects_of(docs, "SecretProviderClass").items():
+        for secret_object in dig(spc, "spec", "secretObjects") or []:
+            keys = {item.get("key") for item in secret_object.get("data") or []}
+            result[(namespace, secret_object.get("secretName"))] = (name, keys)
+    return result
+
+
+def csi_classes(workload: Workload) -> set[str]:
+    return {
+        dig(volume, "csi", "volumeAttributes", "secretProviderClass")
+        for volume in workload.volumes
+        if dig(volume, "csi", "driver") == "secrets-store.csi.k8s.io"
+    }
+
+
+def check_secret_provider_classes(source: str, docs: list[dict[str, Any]]) -> list[Finding]:
+    """SecretProviderClass structure, identity and use."""
+    findings = []
+    loads = workloads(docs)
+    service_accounts = objects_of(docs, "ServiceAccount")
+    for (namespace, name), spc in objects_of(docs, "SecretProviderClass").items():
+        obj = ref(spc)
+        spec = spc.get("spec") or {}
+        params = spec.get("parameters") or {}
+        if spec.get("provider") != "azure":
+            findings.append(Finding(source, obj, "spec.provider must be `azure`"))
+        for key in ("keyvaultName", "tenantId", "clientID"):
+            if not params.get(key):
+                findings.append(Finding(source, obj, f"spec.parameters.{key} is missing"))
+        if params.get("usePodIdentity", "false") != "false":
+            findings.append(Finding(source, obj, "usePodIdentity must be \"false\" (workload identity)"))
+        try:
+            listed = yaml.safe_load(params.get("objects") or "") or {}
+            entries = [yaml.safe_load(entry) for entry in listed.get("array") or []]
+        except yaml.YAMLError as error:
+            findings.append(Finding(source, obj, f"spec.parameters.objects is not valid YAML: {error}"))
+            entries = []
+        fetched = set()
+        for entry in entries:
+            fetched.add(entry.get("objectAlias") or entry.get("objectName"))
+            if entry.get("objectType") != "secret":
+                findings.append(Finding(source, obj, f"object `{entry.get('objectName')}` must have objectType secret"))
+        for secret_object in spec.get("secretObjects") or []:
+            for item in secret_object.get("data") or []:
+                if item.get("objectName") not in fetched:
+                    findings.append(
+                        Finding(source, obj, f"secretObjects syncs `{item.get('objectName')}` into "
+                                f"{secret_object.get('secretName')}/{item.get('key')}, but it is not in "
+                                "spec.parameters.objects")
+                    )
+        mounting = [w for w in loads if w.namespace == namespace and name in csi_classes(w)]
+        if not mounting:
+            findings.append(
+                Finding(source, obj, "no workload mounts it, so the CSI driver never syncs its Secret")
+            )
+        for workload in mounting:
+            account = service_accounts.get((namespace, workload.service_account or "default"))
+            client_id = dig(account, "metadata", "annotations", "azure.workload.identity/client-id")
+            if client_id != params.get("clientID"):
+                findings.append(
+                    Finding(source, obj, f"clientID {params.get('clientID')} differs from the "
+                            f"azure.workload.identity/client-id ({client_id}) of ServiceAccount "
+                            f"{workload.service_account}, which {workload.ref} mounts it with")
+                )
+    for workload in loads:
+        for spc_name in csi_classes(workload):
+            if (workload.namespace, spc_name) not in objects_of(docs, "SecretProviderClass"):
+                findings.append(
+                    Finding(source, workload.ref, f"mounts SecretProviderClass `{spc_name}`, which does not exist")
+                )
+    return findings
+
+
+def secret_references(workload: Workload) -> list[tuple[str, str | None, str]]:
+    """(Secret name, key or None for the whole Secret, where) for every reference."""
+    refs = []
+    for container in workload.containers:
+        for env in container.get("env") or []:
+            key_ref = dig(env, "valueFrom", "secretKeyRef")
+            if key_ref:
+                refs.append((key_ref.get("name"), key_ref.get("key"), f"`{env.get('name')}`"))
+        for env_from in container.get("envFrom") or []:
+            if env_from.get("secretRef"):
+                refs.append((env_from["secretRef"].get("name"), None, "envFrom"))
+    for volume in workload.volumes:
+        secret = volume.get("secret")
+        if secret:
+            items = secret.get("items") or []
+            if not items:
+                refs.append((secret.get("secretName"), None, f"volume `{volume.get('name')}`"))
+            for item in items:
+                refs.append((secret.get("secretName"), item.get("key"), f"volume `{volume.get('name')}`"))
+    return refs
+
+
+def check_secret_refs(source: str, docs: list[dict[str, Any]]) -> list[Finding]:
+    """Every Secret reference points at a key some SecretProviderClass syncs."""
+    findings = []
+    synced = synced_secrets(docs)
+    plain = {(ns, name): set((d.get("data") or {}) | (d.get("stringData") or {}))
+             for (ns, name), d in objects_of(docs, "Secret").items()}
+    for workload in workloads(docs):
+        for secret, key, where in secret_references(workload):
+            entry = synced.get((workload.namespace, secret))
+            keys = entry[1] if entry else plain.get((workload.namespace, secret))
+            if keys is None:
+                findings.append(
+                    Finding(source, workload.ref, f"{where} reads Secret `{secret}`, which no "
+                            "SecretProviderClass syncs (secretObjects) and the build does not contain")
+                )
+            elif key is not None and key not in keys:
+                findings.append(
+                    Finding(source, workload.ref, f"{where} reads key `{key}` of Secret `{secret}`, but "
+                            f"the SecretProviderClass only syncs: {', '.join(sorted(keys))}")
+                )
+    return findings
+
+
+def check_config_refs(source: str, docs: list[dict[str, Any]]) -> list[Finding]:
+    """Every configMapKeyRef points at an existing key."""
+    findings = []
+    config_maps = objects_of(docs, "ConfigMap")
+    for workload in workloads(docs):
+        for container in workload.containers:
+            for env in container.get("env") or []:
+                key_ref = dig(env, "valueFrom", "configMapKeyRef")
+                if not key_ref:
+                    continue
+                config_map = config_maps.get((workload.namespace, key_ref.get("name")))
+                if config_map is None:
+                    findings.append(
+                        Finding(source, workload.ref, f"`{env.get('name')}` reads ConfigMap "
+                                f"`{key_ref.get('name')}`, which is not in the build")
+                    )
+                elif key_ref.get("key") not in (config_map.get("data") or {}):
+                    findings.append(
+                        Finding(source, workload.ref, f"`{env.get('name')}` reads key `{key_ref.get('key')}` "
+                                f"missing from ConfigMap `{key_ref.get('name')}`")
+                    )
+    return findings
+
+
+
+
+def image_tag(image: str) -> str | None:
+    name = image.split("@")[0]
+    last = name.rsplit("/", 1)[-1]
+    return last.split(":", 1)[1] if ":" in last else None
+
+
+def check_workloads(source: str, docs: list[dict[str, Any]]) -> list[Finding]:
+    """Pinned images, resources and a dedicated ServiceAccount everywhere."""
+    findings = []
+    service_accounts = objects_of(docs, "ServiceAccount")
+    spinapp_images = set()
+    for workload in workloads(docs):
+        for container in workload.containers:
+            image = container.get("image") or ""
+            tag = image_tag(image)
+            if "@sha256:" not in image and (tag is None or tag == "latest"):
+                findings.append(
+                    Finding(source, workload.ref, f"image `{image}` is not pinned (needs a tag other "
+                            "than latest, or a digest)")
+                )
+            resources = container.get("resources") or {}
+            missing = [
+                f"{section}.{resource}"
+                for section in ("requests", "limits")
+                for resource in ("cpu", "memory")
+                if not dig(resources, section, resource)
+            ]
+            if missing:
+                findings.append(
+                    Finding(source, workload.ref, f"container `{container.get('name')}` has no "
+                            f"resources {', '.join(missing)}")
+                )
+            if workload.kind == "SpinApp":
+                spinapp_images.add(image)
+        account = workload.service_account
+        if not account or account == "default":
+            findings.append(Finding(source, workload.ref, "has no dedicated serviceAccountName"))
+            continue
+        sa = service_accounts.get((workload.namespace, account))
+        if sa is None:
+            findings.append(Finding(source, workload.ref, f"ServiceAccount `{account}` is not in the build"))
+        elif sa.get("automountServiceAccountToken") is not False and workload.pod_automount is not False:
+            findings.append(
+                Finding(source, workload.ref, f"ServiceAccount `{account}` mounts an API token: set "
+                        "automountServiceAccountToken: false")
+            )
+    if len(spinapp_images) > 1:
+        findings.append(
+            Finding(source, "SpinApp/*", "the SpinApps run different images "
+                    f"({', '.join(sorted(spinapp_images))}); they must share the one OCI artifact")
+        )
+    return findings
+
+
+def check_spinapps(source: str, docs: list[dict[str, Any]], spin: dict[str, Any]) -> list[Finding]:
+    """Executors exist; probes exist exactly where a component answers HTTP, on routed paths."""
+    findings = []
+    executors = objects_of(docs, "SpinAppExecutor")
+    routes = http_routes(spin)
+    for doc in docs:
+        if doc.get("kind") != "SpinApp":
+            continue
+        spec = doc.get("spec", {})
+        namespace = doc["metadata"].get("namespace", "default")
+        if (namespace, spec.get("executor")) not in executors:
+            findings.append(
+                Finding(source, ref(doc), f"executor `{spec.get('executor')}` is not a SpinAppExecutor "
+                        f"in namespace {namespace} (spin-operator only looks there)")
+            )
+        selected = spec.get("components") or list(spin_components(spin))
+        served = [route for component in selected for route in routes.get(component, [])]
+        for probe in ("liveness", "readiness"):
+            path = dig(spec, "checks", probe, "httpGet", "path")
+            if not served:
+                findings.append(
+                    Finding(source, ref(doc), "none of its components has an HTTP trigger, so it cannot "
+                            "be probed: deploy a health component with it")
+                )
+                break
+            if not path:
+                findings.append(Finding(source, ref(doc), f"has no {probe} probe (spec.checks.{probe})"))
+            elif not any(route_matches(route, path) for route in served):
+                findings.append(
+                    Finding(source, ref(doc), f"{probe} probe path {path} is not routed to any of its "
+                            f"components (routes: {', '.join(served)})")
+                )
+    return findings
+
+
+def check_selectors(source: str, docs: list[dict[str, Any]]) -> list[Finding]:
+    """NetworkPolicy and PDB selectors match the labels the pods will have."""
+    findings = []
+    loads = workloads(docs)
+    namespace_names = {d["metadata"]["name"] for d in docs if d.get("kind") == "Namespace"}
+    for doc in docs:
+        kind = doc.get("kind")
+        namespace = dig(doc, "metadata", "namespace") or "default"
+        local = [w for w in loads if w.namespace == namespace]
+        if kind == "PodDisruptionBudget":
+            selector = dig(doc, "spec", "selector")
+            matched = [w for w in local if selector_matches(selector, w.labels)]
+            if not matched:
+                findings.append(Finding(source, ref(doc), f"selector {selector} matches no pod"))
+            elif len(matched) > 1:
+                findings.append(
+                    Finding(source, ref(doc), "selector matches pods of several workloads: "
+                            + ", ".join(w.ref for w in matched))
+                )
+        if kind != "NetworkPolicy":
+            continue
+        spec = doc.get("spec") or {}
+        selector = spec.get("podSelector")
+        if selector and (selector.get("matchLabels") or selector.get("matchExpressions")):
+            if not any(selector_matches(selector, w.labels) for w in local):
+                findings.append(Finding(source, ref(doc), f"podSelector {selector} matches no pod"))
+        for direction, peers_key in (("ingress", "from"), ("egress", "to")):
+            for rule in spec.get(direction) or []:
+                for peer in rule.get(peers_key) or []:
+                    if "ipBlock" in peer:
+                        continue
+                    pod_selector = peer.get("podSelector")
+                    ns_selector = peer.get("namespaceSelector")
+                    if ns_selector is None:
+                        if pod_selector and not any(selector_matches(pod_selector, w.labels) for w in local):
+                            findings.append(
+                                Finding(source, ref(doc), f"{direction} peer podSelector {pod_selector} "
+                                        "matches no pod in the namespace")
+                            )
+                        continue
+                    target_ns = (ns_selector.get("matchLabels") or {}).get("kubernetes.io/metadata.name")
+                    if target_ns is None:
+                        findings.append(
+                            Finding(source, ref(doc), f"{direction} peer namespaceSelector {ns_selector} must "
+                                    "name one namespace (kubernetes.io/metadata.name)")
+                        )
+                        continue
+                    if target_ns in namespace_names or target_ns == namespace:
+                        candidates = [w.labels for w in loads if w.namespace == target_ns]
+                    else:
+                        candidates = [labels for ns, labels in EXTERNAL_PODS.values() if ns == target_ns]
+                        if not candidates:
+                            findings.append(
+                                Finding(source, ref(doc), f"{direction} peer namespace `{target_ns}` is "
+                                        "neither in the build nor a known platform namespace")
+                            )
+                            continue
+                    if pod_selector is not None and not any(selector_matches(pod_selector, l) for l in candidates):
+                        findings.append(
+                            Finding(source, ref(doc), f"{direction} peer podSelector {pod_selector} matches no "
+                                    f"known pod in namespace {target_ns}")
+                        )
+    return findings
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A pod as seen by NetworkPolicies."""
+
+    name: str
+    namespace: str
+    labels: tuple[tuple[str, str], ...]
+
+    @property
+    def label_map(self) -> dict[str, str]:
+        return dict(self.labels)
+
+
+def endpoint(name: str, namespace: str, labels: dict[str, str]) -> Endpoint:
+    return Endpoint(name, namespace, tuple(sorted(labels.items())))
+
+
+def peer_matches(peer: dict[str, Any], policy_ns: str, other: Endpoint) -> bool:
+    ns_selector = peer.get("namespaceSelector")
+    pod_selector = peer.get("podSelector")
+    if "ipBlock" in peer:
+        return False
+    if ns_selector is None:
+        if other.namespace != policy_ns:
+            return False
+    elif not selector_matches(ns_selector, {"kubernetes.io/metadata.name": other.namespace}):
+        return False
+    return pod_selector is None or selector_matches(pod_selector, other.label_map) or pod_selector == {}
+
+
+def port_matches(ports: list[dict[str, Any]] | None, port: int, protocol: str) -> bool:
+    if not ports:
+        return True
+    return any(
+        p.get("protocol", "TCP") == protocol and (p.get("port") is None or p.get("port") == port)
+        for p in ports
+    )
+
+
+def policy_allows(
+    policies: list[dict[str, Any]], subject: Endpoint, other: Endpoint, direction: str, port: int, protocol: str
+) -> bool:
+    """Whether the policies let `subject` receive from (ingress) or send to (egress) `other`."""
+    policy_type = "Ingress" if direction == "ingress" else "Egress"
+    peers_key = "from" if direction == "ingress" else "to"
+    selecting = [
+        p for p in policies
+        if dig(p, "metadata", "namespace") == subject.namespace
+        and policy_type in (dig(p, "spec", "policyTypes") or ["Ingress"])
+        and (dig(p, "spec", "podSelector") == {} or selector_matches(dig(p, "spec", "podSelector"), subject.label_map))
+    ]
+    if not selecting:
+        return True
+    for policy in selecting:
+        for rule in dig(policy, "spec", direction) or []:
+            peers = rule.get(peers_key)
+            if not port_matches(rule.get("ports"), port, protocol):
+                continue
+            if not peers or any(peer_matches(peer, subject.namespace, other) for peer in peers):
+                return True
+    return False
+
+
+SERVICE_URL = re.compile(r"https?://([a-z0-9-]+)\.([a-z0-9-]+)\.svc(?:\.cluster\.local)?(?::(\d+))?(/\S*)?")
+
+
+def check_traffic(source: str, docs: list[dict[str, Any]]) -> list[Finding]:
+    """The NetworkPolicies allow the flows the app needs, and deny by default."""
+    findings = []
+    policies = [d for d in docs if d.get("kind") == "NetworkPolicy"]
+    loads = workloads(docs)
+    namespaces = {w.namespace for w in loads}
+    for namespace in sorted(namespaces):
+        if not any(
+            dig(p, "metadata", "namespace") == namespace
+            and dig(p, "spec", "podSelector") == {}
+            and {"Ingress", "Egress"} <= set(dig(p, "spec", "policyTypes") or [])
+            for p in policies
+        ):
+            findings.append(
+                Finding(source, f"Namespace/{namespace}", "no default-deny NetworkPolicy (podSelector {} "
+                        "with policyTypes Ingress and Egress)")
+            )
+    by_name = {(w.namespace, w.name): w for w in loads}
+    ingress_ns, ingress_labels = EXTERNAL_PODS["ingress-controller"]
+    controller = endpoint("ingress-nginx", ingress_ns, ingress_labels)
+    dns_ns, dns_labels = EXTERNAL_PODS["dns"]
+    dns = endpoint("kube-dns", dns_ns, dns_labels)
+
+    def pod(w: Workload) -> Endpoint:
+        return endpoint(w.name, w.namespace, w.labels)
+
+    for workload in loads:
+        if not policy_allows(policies, pod(workload), dns, "egress", 53, "UDP"):
+            findings.append(Finding(source, workload.ref, "NetworkPolicies block its DNS lookups (kube-dns, UDP 53)"))
+    for doc in docs:
+        if doc.get("kind") != "Ingress":
+            continue
+        namespace = dig(doc, "metadata", "namespace") or "default"
+        for rule in dig(doc, "spec", "rules") or []:
+            for path in dig(rule, "http", "paths") or []:
+                service = dig(path, "backend", "service") or {}
+                target = by_name.get((namespace, service.get("name")))
+                if target is None or target.kind != "SpinApp":
+                    findings.append(
+                        Finding(source, ref(doc), f"backend Service `{service.get('name')}` is not a SpinApp's "
+                                "Service in the build")
+                    )
+                    continue
+                if dig(service, "port", "number") != SPINAPP_SERVICE_PORT:
+                    findings.append(
+                        Finding(source, ref(doc), f"backend port must be {SPINAPP_SERVICE_PORT}, the port of "
+                                "the Service spin-operator creates")
+                    )
+                if not policy_allows(policies, pod(target), controller, "ingress", SPINAPP_SERVICE_PORT, "TCP"):
+                    findings.append(
+                        Finding(source, ref(doc), f"NetworkPolicies block the ingress controller from reaching "
+                                f"{target.ref} on port {SPINAPP_SERVICE_PORT}")
+                    )
+    for workload in loads:
+        texts = []
+        for container in workload.containers:
+            texts += [str(t) for t in (container.get("command") or []) + (container.get("args") or [])]
+        for service_name, namespace, port, _ in SERVICE_URL.findall(" ".join(texts)):
+            target = by_name.get((namespace, service_name))
+            if target is None:
+                findings.append(
+                    Finding(source, workload.ref, f"calls Service {service_name}.{namespace}, which no SpinApp "
+                            "or workload in the build provides")
+                )
+                continue
+            number = int(port) if port else 80
+            if not (
+                policy_allows(policies, pod(workload), pod(target), "egress", number, "TCP")
+                and policy_allows(policies, pod(target), pod(workload), "ingress", number, "TCP")
+            ):
+                findings.append(
+                    Finding(source, workload.ref, f"NetworkPolicies block its calls to {target.ref} on port {number}")
+                )
+    return findings
+
+
+NGINX_SIZE = re.compile(r"^(\d+)([kKmMgG]?)$")
+
+
+def nginx_bytes(size: str) -> int | None:
+    match = NGINX_SIZE.match(size.strip())
+    if not match:
+        return None
+    factor = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}[match.group(2).lower()]
+    return int(match.group(1)) * factor
+
+
+def check_ingress_limits(source: str, docs: list[dict[str, Any]], spin: dict[str, Any]) -> list[Finding]:
+    """TLS on every Ingress; its body limit equals the app's max_body_bytes."""
+    findings = []
+    spinapps = objects_of(docs, "SpinApp")
+    config_maps = objects_of(docs, "ConfigMap")
+    default = dig(spin, "variables", "max_body_bytes", "default")
+    for doc in docs:
+        if doc.get("kind") != "Ingress":
+            continue
+        namespace = dig(doc, "metadata", "namespace") or "default"
+        hosts = {rule.get("host") for rule in dig(doc, "spec", "rules") or []}
+        tls_hosts = {h for tls in dig(doc, "spec", "tls") or [] for h in tls.get("hosts") or []}
+        if not hosts <= tls_hosts:
+            findings.append(Finding(source, ref(doc), f"hosts without TLS: {', '.join(sorted(hosts - tls_hosts))}"))
+        annotations = dig(doc, "metadata", "annotations") or {}
+        for name in ("nginx.ingress.kubernetes.io/limit-rps", "nginx.ingress.kubernetes.io/proxy-body-size"):
+            if name not in annotations:
+                findings.append(Finding(source, ref(doc), f"annotation {name} is missing"))
+        body = annotations.get("nginx.ingress.kubernetes.io/proxy-body-size")
+        for rule in dig(doc, "spec", "rules") or []:
+            for path in dig(rule, "http", "paths") or []:
+                app = spinapps.get((namespace, dig(path, "backend", "service", "name")))
+                if app is None or body is None:
+                    continue
+                expected = default
+                for variable in dig(app, "spec", "variables") or []:
+                    if variable.get("name") != "max_body_bytes":
+                        continue
+                    if "value" in variable:
+                        expected = variable["value"]
+                    key_ref = dig(variable, "valueFrom", "configMapKeyRef")
+                    if key_ref:
+                        config_map = config_maps.get((namespace, key_ref.get("name"))) or {}
+                        expected = (config_map.get("data") or {}).get(key_ref.get("key"), expected)
+                if expected is not None and nginx_bytes(body) != int(expected):
+                    findings.append(
+                        Finding(source, ref(doc), f"proxy-body-size {body} ({nginx_bytes(body)} bytes) differs "
+                                f"from the api's max_body_bytes ({expected} bytes)")
+                    )
+    return findings
+
+
+# --- entry points --------------------------------------------------------------
+
+
+def check_documents(
+    source: str,
+    docs: list[dict[str, Any]],
+    spin: dict[str, Any],
+    crd_schemas: dict[tuple[str, str, str], dict[str, Any]],
+    kubernetes_version: str = DEFAULT_KUBERNETES_VERSION,
+) -> list[Finding]:
+    """All checks on one built set of objects."""
+    return (
+        check_schemas(source, docs, crd_schemas, kubernetes_version)
+        + check_spin_variables(source, docs, spin)
+        + check_secret_provider_classes(source, docs)
+        + check_secret_refs(source, docs)
+        + check_config_refs(source, docs)
+        + check_workloads(source, docs)
+        + check_spinapps(source, docs, spin)
+        + check_selectors(source, docs)
+        + check_traffic(source, docs)
+        + check_ingress_limits(source, docs, spin)
+    )
+
+
+def kustomizations(repo_root: Path = REPO_ROOT) -> list[Path]:
+    """The base and every overlay."""
+    root = repo_root / "kubernetes"
+    found = [root / "base"] + sorted(p.parent for p in (root / "overlays").glob("*/kustomization.yaml"))
+    return [p for p in found if (p / "kustomization.yaml").exists()]
+
+
+def check_kustomization(
+    path: Path,
+    spin: dict[str, Any],
+    crd_schemas: dict[tuple[str, str, str], dict[str, Any]],
+    kubernetes_version: str = DEFAULT_KUBERNETES_VERSION,
+    repo_root: Path = REPO_ROOT,
+) -> list[Finding]:
+    source = str(path.relative_to(repo_root)) if path.is_relative_to(repo_root) else str(path)
+    try:
+        docs = build(path)
+    except BuildError as error:
+        return [Finding(source, "kustomization", str(error))]
+    return check_documents(source, docs, spin, crd_schemas, kubernetes_version)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("kustomizations", nargs="*", type=Path, help="default: kubernetes/base and every overlay")
+    parser.add_argument("--manifests", type=Path, action="append", default=[],
+                        help="check already-built YAML instead of building")
+    parser.add_argument("--spin-toml", type=Path, default=REPO_ROOT / "spin.toml")
+    parser.add_argument("--kubernetes-version",
+                        default=os.environ.get("KUBERNETES_VERSION", DEFAULT_KUBERNETES_VERSION))
+    args = parser.parse_args(argv)
+
+    spin = load_spin_manifest(args.spin_toml)
+    crd_schemas = load_crd_schemas(crds_dir())
+    findings: list[Finding] = []
+    checked = []
+    for path in args.manifests:
+        checked.append(str(path))
+        findings += check_documents(str(path), load_documents(path.read_text()), spin, crd_schemas,
+                                    args.kubernetes_version)
+    if not args.manifests:
+        targets = [p.resolve() for p in args.kustomizations] or kustomizations()
+        for path in targets:
+            checked.append(str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path))
+            findings += check_kustomization(path, spin, crd_schemas, args.kubernetes_version)
+    for finding in findings:
+        print(f"FAIL {finding}")
+    verdict = "FAILED" if findings else "passed"
+    print(f"kubernetes checks {verdict}: {len(findings)} finding(s) in {', '.join(checked)} "
+          f"(schemas: Kubernetes {args.kubernetes_version}, spin-operator {SPIN_OPERATOR_VERSION} CRDs)")
+    return 1 if findings else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
