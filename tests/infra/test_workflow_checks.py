@@ -1,0 +1,310 @@
+"""Tests for tests/infra/workflow_checks.py and the deploy/smoke scripts.
+
+The real repository must pass; each fixture under fixtures/workflows/ is a
+small broken file that must be rejected with a clear message.
+"""
+
+from __future__ import annotations
+
+import copy
+import http.server
+import json
+import os
+import shutil
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+import yaml
+
+import workflow_checks as wc
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "workflows"
+VENV_TOOLS = Path(os.environ.get("VENV_DIR", ROOT / ".venv")) / "tools" / "bin"
+
+
+def messages(findings: list[wc.Finding]) -> str:
+    return "\n".join(str(f) for f in findings)
+
+
+def fixture_findings(name: str) -> str:
+    return messages(wc.check_file(FIXTURES, FIXTURES / name))
+
+
+# --- the real repository -----------------------------------------------------
+
+
+def test_real_repository_passes():
+    findings = wc.check_repo(ROOT)
+    assert findings == [], messages(findings)
+
+
+def test_real_pins_are_full_shas_with_versions():
+    for path in wc.workflow_files(ROOT):
+        assert wc.check_pins(path.name, path.read_text()) == []
+
+
+def test_cli_exit_codes(tmp_path):
+    assert wc.main(["--root", str(ROOT)]) == 0
+    assert wc.main(["--root", str(tmp_path)]) == 1
+
+
+# --- generic checks on fixtures ----------------------------------------------
+
+
+def test_rejects_unpinned_actions():
+    out = fixture_findings("unpinned-action.yml")
+    assert "`uses: actions/checkout@v4` is not pinned to a full 40-hex commit SHA" in out
+    assert "`uses: Swatinem/rust-cache@master` is not pinned" in out
+
+
+def test_rejects_sha_without_version_comment():
+    out = fixture_findings("sha-without-version.yml")
+    assert "has no `# vX.Y.Z` version comment" in out
+
+
+def test_rejects_secret_based_azure_login():
+    out = fixture_findings("secret-login.yml")
+    assert "azure/login uses `creds` (a client secret): use OIDC" in out
+    assert "secret-based Azure sign-in marker 'azure_credentials'" in out
+    assert "azure/login has no `client-id`" in out
+
+
+def test_rejects_ids_from_secrets_and_stray_id_token():
+    out = fixture_findings("ids-from-secrets.yml")
+    assert "azure/login `client-id` comes from a secret" in out
+    assert "job lint: `id-token: write` but no Azure OIDC sign-in" in out
+
+
+def test_rejects_broad_permissions():
+    out = fixture_findings("broad-permissions.yml")
+    assert "no top-level `permissions:`" in out
+    assert "job build: `permissions: write-all`" in out
+
+
+# --- the pipeline ------------------------------------------------------------
+
+
+def pipeline_findings(doc: dict) -> str:
+    return messages(wc.check_pipeline(wc.PIPELINE, doc, ROOT))
+
+
+def real_pipeline() -> dict:
+    return wc.load_yaml(ROOT / wc.PIPELINE)
+
+
+def test_rejects_pipeline_without_stages():
+    out = pipeline_findings(wc.load_yaml(FIXTURES / "pipeline-missing-stages.yml"))
+    for stage in ("test", "push", "deploy"):
+        assert f"no `{stage}` job (stage {stage.title()})" in out
+
+
+def test_rejects_pipeline_with_wrong_wiring():
+    path = FIXTURES / "pipeline-wrong-wiring.yml"
+    out = pipeline_findings(wc.load_yaml(path)) + "\n" + fixture_findings(path.name)
+    for expected in (
+        "`push` trigger is filtered",
+        "job build has an `if:`",
+        "job build does not run `spin build`",
+        "job test does not set E2E_RUNTIME=spin",
+        "job test has no Redis service container",
+        "job push is not limited to pushes to main/develop",
+        "job deploy is not limited to pushes to main/develop",
+        "does not map develop -> dev and main -> prod",
+        "job deploy may cancel a run in progress",
+        "workflow cancel-in-progress is 'true'",
+        "job deploy does not use azure/login",
+        "runs `cargo clippy` inline; call scripts/lint.sh",
+        "runs `kubectl apply` inline; call scripts/deploy.sh",
+        "runs `spin registry push` inline",
+    ):
+        assert expected in out, expected
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        (lambda d: d["jobs"]["deploy"].pop("concurrency"), "job deploy has no concurrency group"),
+        (lambda d: d["jobs"]["test"]["env"].pop("E2E_RUNTIME"), "E2E_RUNTIME=spin"),
+        (lambda d: d["jobs"]["test"].pop("services"), "no Redis service container"),
+        (lambda d: d["jobs"]["deploy"].update(needs="test"), "job deploy does not need push"),
+        (lambda d: d["on"].pop("pull_request"), "not triggered on `pull_request`"),
+        (lambda d: d["on"]["push"].update(branches=["main"]), "does not include main and develop"),
+        (lambda d: d["jobs"]["deploy"].update(environment="prod"), "does not map develop -> dev"),
+    ],
+)
+def test_rejects_pipeline_mutations(mutate, expected):
+    doc = copy.deepcopy(real_pipeline())
+    mutate(doc)
+    assert expected in pipeline_findings(doc)
+
+
+def test_rejects_deploy_of_an_overlay_the_checks_do_not_know(tmp_path):
+    root = tmp_path / "repo"
+    (root / "scripts").mkdir(parents=True)
+    text = (ROOT / wc.DEPLOY_SCRIPT).read_text().replace("kubernetes/overlays/$env", "k8s/$env")
+    (root / wc.DEPLOY_SCRIPT).write_text(text)
+    out = messages(wc.check_deploy_overlays(root))
+    assert "scripts/deploy.sh: does not build kubernetes/overlays/<env>" in out
+    assert "kubernetes/overlays/prod: deployed by CI but has no kustomization.yaml" in out
+    assert "scripts/check-kubernetes.sh: missing" in out
+
+
+# --- Terraform workflow and Dependabot ---------------------------------------
+
+
+def test_rejects_ungated_terraform():
+    path = FIXTURES / "terraform-ungated.yml"
+    out = messages(wc.check_terraform_workflow(path.name, wc.load_yaml(path))) + fixture_findings(path.name)
+    for expected in (
+        "no `pull_request` trigger on paths under terraform/",
+        "no plan job running `terraform plan`",
+        "apply is not limited to pushes to main",
+        "apply has no `environment:`",
+        "runs Terraform without ARM_USE_OIDC=true",
+        "ARM_CLIENT_ID is not taken from `vars`",
+        "Terraform runs may be cancelled",
+        "marker 'arm_client_secret'",
+    ):
+        assert expected in out, expected
+
+
+def test_rejects_dependabot_without_ecosystems():
+    path = FIXTURES / "dependabot-missing-ecosystems.yml"
+    out = messages(wc.check_dependabot(path.name, wc.load_yaml(path)))
+    assert "no Dependabot updates for github-actions" in out
+    assert "no Dependabot updates for terraform" in out
+
+
+# --- scripts/deploy.sh (dry run, no cluster) ---------------------------------
+
+needs_kubectl = pytest.mark.skipif(not (VENV_TOOLS / "kubectl").exists(), reason="run scripts/bootstrap.sh")
+
+
+def run_deploy(*args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, DEPLOY_DRY_RUN="1")
+    env.pop("AKS_CLUSTER_NAME", None)
+    return subprocess.run(
+        [str(ROOT / wc.DEPLOY_SCRIPT), *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+@needs_kubectl
+@pytest.mark.parametrize(
+    "image",
+    ["example.azurecr.io/jobs-platform:0123abc", "example.azurecr.io/jobs-platform@sha256:" + "ab" * 32],
+)
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_deploy_sets_the_image_on_both_spin_apps(env, image):
+    result = run_deploy(env, image)
+    assert result.returncode == 0, result.stderr
+    apps = {
+        d["metadata"]["name"]: d["spec"]["image"]
+        for d in yaml.safe_load_all(result.stdout)
+        if d and d.get("kind") == "SpinApp"
+    }
+    assert apps.get("api") == image and apps.get("worker") == image, apps
+
+
+@needs_kubectl
+def test_deploy_rejects_bad_arguments():
+    assert "not an image reference with a registry" in run_deploy("dev", "jobs-platform").stderr
+    assert "unknown environment or command: staging" in run_deploy("staging", "x.io/a:b").stderr
+
+
+# --- scripts/smoke.sh against a stub API --------------------------------------
+
+
+class StubApi(http.server.BaseHTTPRequestHandler):
+    """Just enough of the job API for the smoke test; `outcome` picks the job's fate."""
+
+    outcome = "succeeded"
+    polls = 0
+
+    def log_message(self, *args):  # keep pytest output quiet
+        pass
+
+    def reply(self, code: int, body: bytes, ctype: str = "application/json") -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def authorized(self) -> bool:
+        if self.headers.get("Authorization") != "Bearer smoke-key":
+            self.reply(401, b'{"title":"unauthorized"}')
+            return False
+        return True
+
+    def do_GET(self):  # noqa: N802 - http.server naming
+        if self.path == "/healthz":
+            return self.reply(200, b"ok", "text/plain")
+        if not self.authorized():
+            return None
+        if self.path == "/api/v1/jobs/j1":
+            type(self).polls += 1
+            status = "running" if self.polls < 2 else self.outcome
+            return self.reply(200, json.dumps({"id": "j1", "status": status}).encode())
+        if self.path == "/api/v1/jobs/j1/result":
+            return self.reply(200, b'{"words":2,"characters":11}')
+        return self.reply(404, b"{}")
+
+    def do_POST(self):  # noqa: N802
+        length = int(self.headers.get("Content-Length", 0))
+        body = json.loads(self.rfile.read(length))
+        if not self.authorized():
+            return
+        if self.path != "/api/v1/jobs" or body.get("type") != "text-stats":
+            self.reply(422, b"{}")
+            return
+        self.reply(202, b'{"id":"j1","status":"queued"}')
+
+
+@pytest.fixture()
+def stub_api():
+    servers = []
+
+    def start(outcome: str) -> str:
+        handler = type("Handler", (StubApi,), {"outcome": outcome, "polls": 0})
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_port}"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+
+
+def run_smoke(url: str, key: str = "smoke-key") -> subprocess.CompletedProcess:
+    env = dict(os.environ, SMOKE_API_KEY=key, SMOKE_TIMEOUT="20", SMOKE_CURL_TIMEOUT="5")
+    return subprocess.run(
+        [str(ROOT / "scripts" / "smoke.sh"), url], env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+needs_curl = pytest.mark.skipif(shutil.which("curl") is None, reason="curl is required")
+
+
+@needs_curl
+def test_smoke_passes_against_a_working_api(stub_api):
+    result = run_smoke(stub_api("succeeded"))
+    assert result.returncode == 0, result.stderr
+    assert "job j1 succeeded" in result.stderr and "PASS" in result.stderr
+
+
+@needs_curl
+def test_smoke_fails_on_a_failed_job(stub_api):
+    result = run_smoke(stub_api("failed"))
+    assert result.returncode == 1
+    assert "FAIL: job j1 failed" in result.stderr
+
+
+@needs_curl
+def test_smoke_fails_on_a_wrong_key(stub_api):
+    result = run_smoke(stub_api("succeeded"), key="wrong")
+    assert result.returncode == 1
+    assert "POST /api/v1/jobs answered 401" in result.stderr
