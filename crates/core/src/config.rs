@@ -1,1 +1,392 @@
-//! TODO: being written.
+//! Configuration read from Spin variables (see `spin.toml`).
+//!
+//! Both constructors take a lookup function (`spin_sdk::variables::get` in a
+//! component, a map in tests) so that parsing is tested natively. Errors name
+//! the variable, never the value of a secret.
+
+use std::fmt;
+
+use base64::Engine as _;
+
+pub use crate::error::ConfigError;
+
+/// The job pipeline's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PipelineConfig {
+    /// Prefix of every Redis key (`{prefix}:job:{id}`, `{prefix}:due`, ...).
+    pub key_prefix: String,
+    /// The pub/sub channel the worker listens on.
+    pub channel: String,
+    /// Attempts before a job is dead-lettered (>= 1).
+    pub max_attempts: u32,
+    /// Backoff before the second attempt; doubles for each further attempt.
+    pub retry_backoff_ms: u64,
+    /// How long a claimed job is leased to its worker.
+    pub lease_ms: u64,
+    /// Overdue jobs claimed per message, and published per sweep.
+    pub sweep_batch: u32,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        Self {
+            key_prefix: "jobs".into(),
+            channel: "jobs".into(),
+            max_attempts: 5,
+            retry_backoff_ms: 1_000,
+            lease_ms: 30_000,
+            sweep_batch: 32,
+        }
+    }
+}
+
+impl PipelineConfig {
+    /// Read `max_attempts`, `retry_backoff_ms`, `lease_ms`, `sweep_batch` (and
+    /// optionally `key_prefix`, `channel`); a variable without a value keeps
+    /// its default.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let defaults = Self::default();
+        let text = |name: &'static str, default: String| -> Result<String, ConfigError> {
+            match lookup(name) {
+                None => Ok(default),
+                Some(value) => {
+                    let value = value.trim();
+                    let valid = !value.is_empty()
+                        && value.len() <= 64
+                        && value.chars().all(|c| {
+                            c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':')
+                        });
+                    if valid {
+                        Ok(value.to_string())
+                    } else {
+                        Err(ConfigError::Invalid {
+                            name,
+                            reason: "expected 1 to 64 characters among A-Z a-z 0-9 - _ . :".into(),
+                        })
+                    }
+                }
+            }
+        };
+        Ok(Self {
+            key_prefix: text("key_prefix", defaults.key_prefix)?,
+            channel: text("channel", defaults.channel)?,
+            max_attempts: number(
+                &lookup,
+                "max_attempts",
+                defaults.max_attempts.into(),
+                1,
+                100,
+            )? as u32,
+            retry_backoff_ms: number(
+                &lookup,
+                "retry_backoff_ms",
+                defaults.retry_backoff_ms,
+                0,
+                3_600_000,
+            )?,
+            lease_ms: number(&lookup, "lease_ms", defaults.lease_ms, 100, 86_400_000)?,
+            sweep_batch: number(
+                &lookup,
+                "sweep_batch",
+                defaults.sweep_batch.into(),
+                0,
+                1_000,
+            )? as u32,
+        })
+    }
+}
+
+fn number(
+    lookup: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: u64,
+    min: u64,
+    max: u64,
+) -> Result<u64, ConfigError> {
+    let Some(value) = lookup(name) else {
+        return Ok(default);
+    };
+    match value.trim().parse::<u64>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(ConfigError::Invalid {
+            name,
+            reason: format!("expected an integer from {min} to {max}"),
+        }),
+    }
+}
+
+/// How the Blob client authenticates.
+#[derive(Clone, PartialEq, Eq)]
+pub enum BlobAuth {
+    /// Shared Key: the storage account key, base64-decoded.
+    SharedKey {
+        /// The decoded account key.
+        key: Vec<u8>,
+    },
+    /// A SAS token, appended to every request's query (without a leading `?`).
+    Sas {
+        /// The token, e.g. `sv=...&sig=...`.
+        token: String,
+    },
+}
+
+impl fmt::Debug for BlobAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BlobAuth::SharedKey { .. } => f.write_str("SharedKey { key: <redacted> }"),
+            BlobAuth::Sas { .. } => f.write_str("Sas { token: <redacted> }"),
+        }
+    }
+}
+
+/// Where results are stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobConfig {
+    /// The account's base URL without a trailing `/`: path-style for Azurite
+    /// (`http://127.0.0.1:10000/devstoreaccount1`) or
+    /// `https://<account>.blob.core.windows.net`.
+    pub endpoint: String,
+    /// The storage account name.
+    pub account: String,
+    /// The container holding results.
+    pub container: String,
+    /// The credential.
+    pub auth: BlobAuth,
+}
+
+impl BlobConfig {
+    /// Read `blob_endpoint`, `blob_account`, `blob_container`, `blob_auth`
+    /// (`shared-key` or `sas`) and `blob_credential`; all are required.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let required = |name: &'static str| -> Result<String, ConfigError> {
+            match lookup(name) {
+                Some(value) if !value.trim().is_empty() => Ok(value.trim().to_string()),
+                _ => Err(ConfigError::Missing { name }),
+            }
+        };
+
+        let endpoint = required("blob_endpoint")?.trim_end_matches('/').to_string();
+        let scheme_ok = ["http://", "https://"]
+            .iter()
+            .any(|s| endpoint.len() > s.len() && endpoint[..s.len()].eq_ignore_ascii_case(s));
+        if !scheme_ok || endpoint.contains(['?', '#', ' ']) {
+            return Err(ConfigError::Invalid {
+                name: "blob_endpoint",
+                reason: "expected an http:// or https:// URL without query or fragment".into(),
+            });
+        }
+
+        let account = required("blob_account")?;
+        if !account.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Err(ConfigError::Invalid {
+                name: "blob_account",
+                reason: "expected letters and digits only".into(),
+            });
+        }
+
+        let container = required("blob_container")?;
+        if !is_valid_container_name(&container) {
+            return Err(ConfigError::Invalid {
+                name: "blob_container",
+                reason: "expected 3 to 63 lower-case letters, digits and single hyphens, starting and ending with a letter or digit".into(),
+            });
+        }
+
+        let mode = required("blob_auth")?;
+        let credential = required("blob_credential")?;
+        let auth = match mode.to_ascii_lowercase().as_str() {
+            "shared-key" => {
+                let key = base64::engine::general_purpose::STANDARD
+                    .decode(credential.as_bytes())
+                    .map_err(|_| ConfigError::Invalid {
+                        name: "blob_credential",
+                        reason: "a shared key must be the base64 account key".into(),
+                    })?;
+                BlobAuth::SharedKey { key }
+            }
+            "sas" => {
+                let token = credential.trim_start_matches('?').to_string();
+                if !token.contains("sig=") {
+                    return Err(ConfigError::Invalid {
+                        name: "blob_credential",
+                        reason: "a SAS token must contain a `sig` parameter".into(),
+                    });
+                }
+                BlobAuth::Sas { token }
+            }
+            _ => {
+                return Err(ConfigError::Invalid {
+                    name: "blob_auth",
+                    reason: "expected `shared-key` or `sas`".into(),
+                })
+            }
+        };
+
+        Ok(Self {
+            endpoint,
+            account,
+            container,
+            auth,
+        })
+    }
+}
+
+/// Azure's container naming rules.
+pub fn is_valid_container_name(name: &str) -> bool {
+    (3..=63).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+        && !name.contains("--")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    const AZURITE_KEY: &str =
+        "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+
+    fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name| map.get(name).cloned()
+    }
+
+    fn blob_vars() -> Vec<(&'static str, &'static str)> {
+        vec![
+            ("blob_endpoint", "http://127.0.0.1:10000/devstoreaccount1/"),
+            ("blob_account", "devstoreaccount1"),
+            ("blob_container", "results"),
+            ("blob_auth", "shared-key"),
+            ("blob_credential", AZURITE_KEY),
+        ]
+    }
+
+    #[test]
+    fn pipeline_defaults_and_overrides() {
+        assert_eq!(
+            PipelineConfig::from_lookup(lookup(&[])).unwrap(),
+            PipelineConfig::default()
+        );
+        let cfg = PipelineConfig::from_lookup(lookup(&[
+            ("max_attempts", "3"),
+            ("retry_backoff_ms", " 250 "),
+            ("lease_ms", "5000"),
+            ("sweep_batch", "0"),
+        ]))
+        .unwrap();
+        assert_eq!(cfg.max_attempts, 3);
+        assert_eq!(cfg.retry_backoff_ms, 250);
+        assert_eq!(cfg.lease_ms, 5000);
+        assert_eq!(cfg.sweep_batch, 0);
+        assert_eq!(cfg.key_prefix, "jobs");
+    }
+
+    #[test]
+    fn pipeline_rejects_bad_numbers_naming_the_variable() {
+        for (name, value) in [
+            ("max_attempts", "0"),
+            ("max_attempts", "five"),
+            ("lease_ms", "-1"),
+            ("sweep_batch", "5000"),
+        ] {
+            let err = PipelineConfig::from_lookup(lookup(&[(name, value)])).unwrap_err();
+            assert!(
+                matches!(&err, ConfigError::Invalid { name: n, .. } if *n == name),
+                "{err}"
+            );
+            assert!(err.to_string().contains(name));
+        }
+        let err = PipelineConfig::from_lookup(lookup(&[("key_prefix", "a b")])).unwrap_err();
+        assert!(err.to_string().contains("`key_prefix`"));
+    }
+
+    #[test]
+    fn blob_shared_key_is_decoded_and_endpoint_trimmed() {
+        let cfg = BlobConfig::from_lookup(lookup(&blob_vars())).unwrap();
+        assert_eq!(cfg.endpoint, "http://127.0.0.1:10000/devstoreaccount1");
+        match &cfg.auth {
+            BlobAuth::SharedKey { key } => assert_eq!(key.len(), 64),
+            other => panic!("unexpected {other:?}"),
+        }
+        let debug = format!("{cfg:?}");
+        assert!(debug.contains("<redacted>"));
+        assert!(!debug.contains("Eby8"));
+    }
+
+    #[test]
+    fn blob_sas_strips_question_mark() {
+        let mut vars = blob_vars();
+        vars.retain(|(k, _)| *k != "blob_auth" && *k != "blob_credential");
+        vars.push(("blob_auth", "sas"));
+        vars.push(("blob_credential", "?sv=2022-11-02&sp=rcw&sig=abc%3D"));
+        let cfg = BlobConfig::from_lookup(lookup(&vars)).unwrap();
+        assert_eq!(
+            cfg.auth,
+            BlobAuth::Sas {
+                token: "sv=2022-11-02&sp=rcw&sig=abc%3D".into()
+            }
+        );
+        assert!(!format!("{:?}", cfg.auth).contains("sig"));
+    }
+
+    #[test]
+    fn blob_errors_name_the_variable_not_the_secret() {
+        let mut vars = blob_vars();
+        vars.retain(|(k, _)| *k != "blob_credential");
+        let err = BlobConfig::from_lookup(lookup(&vars)).unwrap_err();
+        assert_eq!(
+            err,
+            ConfigError::Missing {
+                name: "blob_credential"
+            }
+        );
+
+        vars.push(("blob_credential", "not base64 secret!"));
+        let err = BlobConfig::from_lookup(lookup(&vars))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`blob_credential`"), "{err}");
+        assert!(!err.contains("secret!"), "{err}");
+
+        let mut vars = blob_vars();
+        vars.retain(|(k, _)| *k != "blob_auth");
+        vars.push(("blob_auth", "password"));
+        assert!(BlobConfig::from_lookup(lookup(&vars))
+            .unwrap_err()
+            .to_string()
+            .contains("`blob_auth`"));
+
+        let mut vars = blob_vars();
+        vars.retain(|(k, _)| *k != "blob_container");
+        vars.push(("blob_container", "Results"));
+        assert!(BlobConfig::from_lookup(lookup(&vars))
+            .unwrap_err()
+            .to_string()
+            .contains("`blob_container`"));
+
+        let mut vars = blob_vars();
+        vars.retain(|(k, _)| *k != "blob_endpoint");
+        vars.push(("blob_endpoint", "ftp://x"));
+        assert!(BlobConfig::from_lookup(lookup(&vars))
+            .unwrap_err()
+            .to_string()
+            .contains("`blob_endpoint`"));
+    }
+
+    #[test]
+    fn container_names() {
+        assert!(is_valid_container_name("results"));
+        assert!(is_valid_container_name("t-1-results"));
+        assert!(!is_valid_container_name("ab"));
+        assert!(!is_valid_container_name("a--b"));
+        assert!(!is_valid_container_name("-ab"));
+    }
+}

@@ -60,8 +60,18 @@ pub enum RedisError {
 
 impl RedisError {
     /// Whether the error is Redis' `NOSCRIPT` reply to an `EVALSHA` of an unknown script.
+    ///
+    /// Matched loosely: Spin passes the `redis` crate's rendering of the error
+    /// (`An error was signalled by the server - NoScriptError: No matching
+    /// script. Please use EVAL.`), not the raw `NOSCRIPT ...` line.
     pub fn is_noscript(&self) -> bool {
-        matches!(self, RedisError::Command(message) if message.contains("NOSCRIPT"))
+        match self {
+            RedisError::Command(message) => {
+                let message = message.to_ascii_lowercase();
+                message.contains("noscript") || message.contains("no matching script")
+            }
+            RedisError::Unavailable(_) => false,
+        }
     }
 }
 
