@@ -517,13 +517,14 @@ def check_secret_provider_classes(source: str, docs: list[dict[str, Any]]) -> li
                 Finding(source, obj, "no workload mounts it, so the CSI driver never syncs its Secret")
             )
         for workload in mounting:
-            account = service_accounts.get((namespace, workload.service_account or "default"))
+            account_name = workload.service_account or "default"
+            account = service_accounts.get((namespace, account_name))
             client_id = dig(account, "metadata", "annotations", "azure.workload.identity/client-id")
             if client_id != params.get("clientID"):
                 findings.append(
                     Finding(source, obj, f"clientID {params.get('clientID')} differs from the "
                             f"azure.workload.identity/client-id ({client_id}) of ServiceAccount "
-                            f"{workload.service_account}, which {workload.ref} mounts it with")
+                            f"{account_name}, which {workload.ref} mounts it with")
                 )
     for workload in loads:
         for spc_name in csi_classes(workload):
