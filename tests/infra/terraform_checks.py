@@ -16,6 +16,7 @@ as python-hcl2 parses it:
   does not declare, and has a partial `azurerm` backend config;
 * the root module has the outputs other parts of the platform depend on, and
   outputs that carry keys or secrets are `sensitive`;
+* every checkov skip carries an inline reason;
 * security settings that checkov cannot see because they are arguments of
   registry modules (public network access, TLS minimum, purge protection,
   RBAC authorisation, private endpoints), plus a few platform contracts on
@@ -73,6 +74,8 @@ REQUIRED_ROOT_OUTPUTS = {
     "redis_port",
     "log_analytics_workspace_id",
 }
+
+CHECKOV_SKIP = re.compile(r"checkov:skip=([A-Za-z0-9_]+)(?::(.*))?")
 
 BACKEND_KEYS = {"resource_group_name", "storage_account_name", "container_name", "key"}
 
@@ -356,6 +359,14 @@ def check_declarations(directory: Directory, findings: Findings, root: Path) -> 
             findings.add(body["_file"], f'output "{name}" exposes a secret value without sensitive = true')
 
 
+def check_checkov_skips(directory: Directory, findings: Findings) -> None:
+    for rel, text in directory.texts.items():
+        for number, line in enumerate(text.splitlines(), start=1):
+            match = CHECKOV_SKIP.search(line)
+            if match and len((match.group(2) or "").strip()) < 10:
+                findings.add(f"{rel}:{number}", f"checkov skip of {match.group(1)} needs an inline reason (checkov:skip=ID:why)")
+
+
 def check_root_pins(root_dir: Directory, findings: Findings, root: Path) -> None:
     where = root_dir.path.relative_to(root)
     if not root_dir.required_providers:
@@ -561,6 +572,7 @@ def check(terraform_dir: Path) -> Findings:
     for directory in [root_dir] + [cache[p.resolve()] for p in module_dirs]:
         check_module_calls(directory, root, cache, findings)
         check_declarations(directory, findings, root)
+        check_checkov_skips(directory, findings)
         check_resource_settings(directory.resources, findings)
         for call in directory.module_calls.values():
             if is_registry(call.source):

@@ -25,6 +25,13 @@ resource "azurerm_role_assignment" "control_plane_kms" {
 }
 
 resource "azurerm_kubernetes_cluster" "this" {
+  # checkov:skip=CKV_AZURE_6:CI deploys from GitHub-hosted runners without fixed IPs; the API server needs Entra ID sign-in (local accounts are off). Authorised ranges or a private cluster need self-hosted runners (future work).
+  # checkov:skip=CKV_AZURE_115:Same as CKV_AZURE_6: a private API server needs a runner inside the virtual network.
+  # checkov:skip=CKV_AZURE_117:OS disks use platform-managed keys; a disk encryption set needs a customer-managed key and its rotation process, not worth it for this platform yet.
+  # checkov:skip=CKV_AZURE_168:Azure CNI gives every pod a subnet IP; with a /24 subnet, 30 pods per node is what lets both pools scale and surge.
+  # checkov:skip=CKV_AZURE_170:Dev runs the Free control plane tier; prod sets aks_sku_tier = "Standard" in environments/prod/terraform.tfvars.
+  # checkov:skip=CKV_AZURE_226:Standard_B2s (dev) has no cache or temp disk large enough for an ephemeral OS disk.
+  # checkov:skip=CKV_AZURE_227:Encryption at host needs the EncryptionAtHost feature registered on the subscription, which free subscriptions may not allow; disks are encrypted at rest by the platform.
   automatic_upgrade_channel         = "patch"
   azure_policy_enabled              = true
   dns_prefix                        = var.name
@@ -51,7 +58,7 @@ resource "azurerm_kubernetes_cluster" "this" {
     max_pods                     = var.max_pods
     min_count                    = var.system_node_pool.min_count
     name                         = "system"
-    only_critical_addons_enabled = false
+    only_critical_addons_enabled = true
     os_disk_type                 = "Managed"
     os_sku                       = "AzureLinux"
     temporary_name_for_rotation  = "systemtmp"
@@ -110,6 +117,8 @@ resource "azurerm_kubernetes_cluster" "this" {
 # on nodes labelled `spin=true`. No taint: SpinApp (spin-operator 0.6.1) has no
 # tolerations field, so a tainted pool could not run SpinApps at all.
 resource "azurerm_kubernetes_cluster_node_pool" "wasm" {
+  # checkov:skip=CKV_AZURE_168:Azure CNI gives every pod a subnet IP; with a /24 subnet, 30 pods per node is what lets both pools scale and surge.
+  # checkov:skip=CKV_AZURE_227:Encryption at host needs the EncryptionAtHost feature registered on the subscription, which free subscriptions may not allow.
   auto_scaling_enabled  = true
   kubernetes_cluster_id = azurerm_kubernetes_cluster.this.id
   max_count             = var.wasm_node_pool.max_count

@@ -14,6 +14,7 @@ locals {
 
 # https://registry.terraform.io/modules/Azure/avm-res-keyvault-vault/azurerm/0.10.0
 module "avm_res_keyvault_vault" {
+  # checkov:skip=CKV_TF_1:Registry module pinned to an exact version; registry sources cannot take a commit hash.
   source  = "Azure/avm-res-keyvault-vault/azurerm"
   version = "0.10.0"
 

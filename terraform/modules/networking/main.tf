@@ -1,5 +1,6 @@
 # https://registry.terraform.io/modules/Azure/avm-res-network-virtualnetwork/azurerm/0.22.2
 module "avm_res_network_virtualnetwork" {
+  # checkov:skip=CKV_TF_1:Registry module pinned to an exact version; registry sources cannot take a commit hash.
   source  = "Azure/avm-res-network-virtualnetwork/azurerm"
   version = "0.22.2"
 

@@ -7,6 +7,7 @@
 # only the AKS subnet (modules/networking). Passwords still cross the virtual
 # network in clear text; see terraform/README.md for the migration path.
 resource "azurerm_redis_cache" "this" {
+  # checkov:skip=CKV_AZURE_230:Dev uses Basic C0 (single node, no replication) to stay cheap; prod sets Standard (primary and replica) in environments/prod/terraform.tfvars.
   capacity                      = var.sku.capacity
   family                        = var.sku.family
   location                      = var.location

@@ -1,5 +1,6 @@
 # https://registry.terraform.io/modules/Azure/avm-res-storage-storageaccount/azurerm/0.6.7
 module "avm_res_storage_storageaccount" {
+  # checkov:skip=CKV_TF_1:Registry module pinned to an exact version; registry sources cannot take a commit hash.
   source  = "Azure/avm-res-storage-storageaccount/azurerm"
   version = "0.6.7"
 
