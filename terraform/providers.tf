@@ -12,6 +12,12 @@ provider "azurerm" {
       purge_soft_deleted_keys_on_destroy         = false
       purge_soft_deleted_certificates_on_destroy = false
     }
+    storage {
+      # The storage account has public access off, so its data plane is out of
+      # reach from CI runners; this configuration uses no data-plane settings
+      # (queue properties, static website) on it.
+      data_plane_available = false
+    }
     resource_group {
       prevent_deletion_if_contains_resources = true
     }

@@ -134,8 +134,8 @@ variable "github_branches" {
 
 variable "github_environments" {
   type        = list(string)
-  default     = ["dev", "prod"]
-  description = "GitHub environments whose jobs may sign in as the CI identity (subject `repo:<repo>:environment:<name>`)."
+  default     = ["dev", "dev-push", "prod", "prod-push"]
+  description = "GitHub environments whose jobs may sign in as the CI identity (subject `repo:<repo>:environment:<name>`): the Deploy job runs in `<env>`, the Push job in `<env>-push`."
   nullable    = false
 }
 

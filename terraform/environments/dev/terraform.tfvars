@@ -17,7 +17,7 @@ aks_wasm_node_pool = {
   vm_size   = "Standard_B2s"
 }
 github_branches     = ["develop"]
-github_environments = ["dev"]
+github_environments = ["dev", "dev-push"]
 redis_sku = {
   capacity = 0
   family   = "C"

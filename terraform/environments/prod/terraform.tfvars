@@ -19,7 +19,7 @@ aks_wasm_node_pool = {
 }
 etcd_kms_enabled    = false
 github_branches     = ["main"]
-github_environments = ["prod"]
+github_environments = ["prod", "prod-push"]
 nat_gateway_enabled = false
 redis_sku = {
   capacity = 1

@@ -63,7 +63,7 @@ variable "github_branches" {
 
 variable "github_environments" {
   type        = list(string)
-  default     = ["dev", "prod"]
+  default     = ["dev", "dev-push", "prod", "prod-push"]
   description = "GitHub environments trusted for the CI identity."
   nullable    = false
 }
