@@ -308,3 +308,88 @@ def test_smoke_fails_on_a_wrong_key(stub_api):
     result = run_smoke(stub_api("succeeded"), key="wrong")
     assert result.returncode == 1
     assert "POST /api/v1/jobs answered 401" in result.stderr
+
+
+# --- scripts/deploy.sh against stub az, spin and kubectl ----------------------
+
+STUB_AZ = """#!/bin/sh
+echo '{"accessToken":"token","loginServer":"example.azurecr.io"}'
+"""
+
+STUB_SPIN = """#!/bin/sh
+echo "spin $*" >>"$STUB_LOG"
+case "$1 $2" in
+  "registry login") cat >/dev/null ;;
+  "registry push") echo "Pushed with digest sha256:%s" ;;
+esac
+""" % ("cd" * 32)
+
+# Builds with the real kubectl, records applies, and reports every Deployment
+# and SpinApp as rolled out with the image last applied.
+STUB_KUBECTL = """#!/bin/sh
+echo "kubectl $*" >>"$STUB_LOG"
+case "$1" in
+  kustomize) exec "$REAL_KUBECTL" "$@" ;;
+  apply) cp "$6" "$STUB_LOG.applied"; exit 0 ;;
+esac
+case "$*" in
+  *"get deployment"*) echo "$STUB_IMAGE" ;;
+  *"rollout status"*) echo "deployment successfully rolled out" ;;
+  *"get spinapp"*) echo 1 ;;
+  *) echo "unexpected: $*" >&2; exit 1 ;;
+esac
+"""
+
+
+def stub_bin(tmp_path: Path) -> Path:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, text in (("az", STUB_AZ), ("spin", STUB_SPIN), ("kubectl", STUB_KUBECTL)):
+        (bin_dir / name).write_text(text)
+        (bin_dir / name).chmod(0o755)
+    return bin_dir
+
+
+def test_push_tags_and_reports_the_digest(tmp_path):
+    bin_dir = stub_bin(tmp_path)
+    log, out = tmp_path / "log", tmp_path / "github-output"
+    env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}", STUB_LOG=str(log), GITHUB_OUTPUT=str(out))
+    result = subprocess.run(
+        [str(ROOT / wc.DEPLOY_SCRIPT), "push", "example", "jobs-platform", "0123abc", "v1.2.3"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    image = "example.azurecr.io/jobs-platform@sha256:" + "cd" * 32
+    assert result.stdout.strip() == image
+    assert out.read_text() == f"image={image}\n"
+    calls = log.read_text()
+    assert "registry login --username 00000000-0000-0000-0000-000000000000 --password-stdin example.azurecr.io" in calls
+    assert "registry push example.azurecr.io/jobs-platform:0123abc" in calls
+    assert "registry push example.azurecr.io/jobs-platform:v1.2.3" in calls
+
+
+@needs_kubectl
+def test_deploy_applies_server_side_and_waits(tmp_path):
+    bin_dir = stub_bin(tmp_path)
+    log = tmp_path / "log"
+    image = "example.azurecr.io/jobs-platform@sha256:" + "cd" * 32
+    env = dict(
+        os.environ,
+        KUBECTL=str(bin_dir / "kubectl"),
+        REAL_KUBECTL=str(VENV_TOOLS / "kubectl"),
+        STUB_LOG=str(log),
+        STUB_IMAGE=image,
+        DEPLOY_TIMEOUT="30",
+    )
+    for key in ("DEPLOY_DRY_RUN", "AKS_CLUSTER_NAME", "AKS_RESOURCE_GROUP"):
+        env.pop(key, None)
+    result = subprocess.run(
+        [str(ROOT / wc.DEPLOY_SCRIPT), "prod", image], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    calls = log.read_text()
+    assert "apply --server-side --force-conflicts --field-manager=jobs-platform-deploy -f" in calls
+    for app in ("api", "worker"):
+        assert f"rollout status deployment/{app}" in calls
+    applied = [d for d in yaml.safe_load_all((tmp_path / "log.applied").read_text()) if d]
+    assert {d["metadata"]["name"] for d in applied if d["kind"] == "SpinApp"} >= {"api", "worker"}
