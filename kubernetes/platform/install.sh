@@ -7,9 +7,9 @@
 #
 # Needs: kubectl and helm 3.8+ pointing at the cluster, and
 #   ACME_EMAIL         contact address for Let's Encrypt
-#   SPIN_NODE_SELECTOR label selector of the nodes that run Spin apps; they get
-#                      the label spin=true (default: all nodes; leave it empty
-#                      when Terraform already sets spin=true on the node pool)
+#   SPIN_NODE_SELECTOR optional: label selector of extra nodes to label
+#                      spin=true, or `all`. Terraform already labels the `wasm`
+#                      node pool spin=true, so the default is to label nothing.
 #
 # Usage: ACME_EMAIL=ops@example.com kubernetes/platform/install.sh
 set -euo pipefail
@@ -22,7 +22,7 @@ readonly INGRESS_NGINX_VERSION="4.13.3"
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 readonly here
 : "${ACME_EMAIL:?set ACME_EMAIL to the ACME contact address}"
-SPIN_NODE_SELECTOR="${SPIN_NODE_SELECTOR-all}"
+SPIN_NODE_SELECTOR="${SPIN_NODE_SELECTOR-}"
 
 step() { printf '\n==> %s\n' "$*"; }
 
@@ -46,7 +46,7 @@ helm upgrade --install runtime-class-manager \
 step "Shim spin-v2 (containerd-shim-spin v0.24.0) and the spin=true node label"
 kubectl apply -f "${here}/shim-spin.yaml"
 case "${SPIN_NODE_SELECTOR}" in
-  "") echo "SPIN_NODE_SELECTOR is empty: nodes are expected to carry spin=true already" ;;
+  "") echo "nodes labelled spin=true: $(kubectl get nodes -l spin=true -o name | wc -l)" ;;
   all) kubectl label node --all spin=true --overwrite ;;
   *) kubectl label node -l "${SPIN_NODE_SELECTOR}" spin=true --overwrite ;;
 esac
