@@ -14,6 +14,7 @@ as python-hcl2 parses it:
 * local modules contain no `provider` blocks;
 * each environment sets every required root variable, sets nothing the root
   does not declare, and has a partial `azurerm` backend config;
+* terraform/README.md names every root input and output;
 * the root module has the outputs other parts of the platform depend on, and
   outputs that carry keys or secrets are `sensitive`;
 * every checkov skip carries an inline reason;
@@ -428,6 +429,20 @@ def check_root_contract(root_dir: Directory, root: Path, findings: Findings) -> 
         findings.add(where, 'the root module needs an empty (partial) backend "azurerm" {} block')
 
 
+def check_readme(root_dir: Directory, root: Path, findings: Findings) -> None:
+    """terraform-docs cannot run offline, so the README's lists are checked here."""
+    readme = root_dir.path / "README.md"
+    rel = readme.relative_to(root)
+    if not readme.is_file():
+        findings.add(rel, "missing (modules, inputs, outputs, decisions)")
+        return
+    text = readme.read_text(encoding="utf-8")
+    for kind, names in (("input", root_dir.variables), ("output", root_dir.outputs)):
+        for name in sorted(names):
+            if f"`{name}`" not in text:
+                findings.add(rel, f'does not document root {kind} "{name}"')
+
+
 # --- security settings checkov cannot see (AVM arguments) -------------------
 
 
@@ -563,6 +578,7 @@ def check(terraform_dir: Path) -> Findings:
     check_root_pins(root_dir, findings, root)
     check_root_contract(root_dir, root, findings)
     check_environments(root_dir, root, findings)
+    check_readme(root_dir, root, findings)
 
     module_dirs = sorted(p for p in (terraform_dir / "modules").glob("*") if p.is_dir())
     for path in module_dirs:

@@ -199,6 +199,13 @@ def test_checkov_skip_without_reason_is_rejected(terraform_copy: Path) -> None:
     assert "checkov skip of CKV_AZURE_91 needs an inline reason" in messages, messages
 
 
+def test_undocumented_root_input_is_rejected(terraform_copy: Path) -> None:
+    with (terraform_copy / "variables.tf").open("a", encoding="utf-8") as handle:
+        handle.write('\nvariable "zz_new" {\n  type        = string\n  default     = "x"\n  description = "New."\n}\n')
+    messages = "\n".join(tc.check(terraform_copy))
+    assert 'README.md: does not document root input "zz_new"' in messages, messages
+
+
 def test_unknown_output_of_avm_module_is_rejected(terraform_copy: Path) -> None:
     replace(
         terraform_copy / "modules/keyvault/outputs.tf",

@@ -131,7 +131,7 @@ def test_rejects_pipeline_with_wrong_wiring():
         (lambda d: d["jobs"]["test"].pop("services"), "no Redis service container"),
         (lambda d: d["jobs"]["deploy"].update(needs="test"), "job deploy does not need push"),
         (lambda d: d["on"].pop("pull_request"), "not triggered on `pull_request`"),
-        (lambda d: d["on"]["push"].update(branches=["main"]), "does not include main and develop"),
+        (lambda d: d["on"]["push"].update(branches=["main", "develop"]), "Build and Test must run on every push"),
         (lambda d: d["jobs"]["deploy"].update(environment="prod"), "does not map develop -> dev"),
     ],
 )

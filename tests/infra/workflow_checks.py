@@ -257,8 +257,12 @@ def check_pipeline(rel: str, doc: dict, root: Path) -> list[Finding]:
         branches = set(push.get("branches") or [])
         if push.get("branches-ignore") or push.get("paths") or push.get("paths-ignore"):
             findings.append(Finding(rel, "`push` trigger is filtered: Build and Test must run on every push"))
-        elif branches and not {"main", "develop"} <= branches:
-            findings.append(Finding(rel, "`push` trigger does not include main and develop"))
+        elif "tags" in push and not branches:
+            findings.append(Finding(rel, "`push` trigger lists only tags: Build and Test must run on every push"))
+        elif branches and "**" not in branches:
+            findings.append(
+                Finding(rel, f"`push` trigger only on branches {sorted(branches)}: Build and Test must run on every push")
+            )
     if "pull_request" not in on:
         findings.append(Finding(rel, "not triggered on `pull_request`"))
     elif (on["pull_request"] or {}).get("paths") or (on["pull_request"] or {}).get("branches"):
@@ -336,7 +340,10 @@ def check_pipeline(rel: str, doc: dict, root: Path) -> list[Finding]:
         )
     findings += _check_queued(rel, "deploy", deploy.get("concurrency"))
     cancel = str((doc.get("concurrency") or {}).get("cancel-in-progress", "false"))
-    if cancel.strip().lower() == "true" or ("pull_request" not in cancel and cancel.strip().lower() != "false"):
+    protected = all(ref in cancel for ref in ("refs/heads/main", "refs/heads/develop", "refs/tags/"))
+    if cancel.strip().lower() == "true" or (
+        cancel.strip().lower() != "false" and "pull_request" not in cancel and not protected
+    ):
         findings.append(
             Finding(rel, f"workflow cancel-in-progress is {cancel!r}: it may cancel a push or deploy run")
         )
