@@ -3,13 +3,19 @@
 #
 #   SMOKE_API_KEY=<key> scripts/smoke.sh <base-url>
 #
-# 1. GET /healthz answers 200 (retried while the ingress and pods settle);
+# 1. GET $SMOKE_HEALTH_PATH (default /healthz) answers 200, retried while the
+#    ingress and pods settle; every path in $SMOKE_UNPUBLISHED_PATHS must NOT
+#    answer 2xx (the probes are not published through the ingress);
 # 2. POST /api/v1/jobs submits a `text-stats` job ("hello world");
 # 3. GET /api/v1/jobs/{id} is polled until the job has `succeeded`;
 # 4. GET /api/v1/jobs/{id}/result answers 200 with a body.
 #
 # Environment:
 #   SMOKE_API_KEY       API key of a tenant (Authorization: Bearer); required.
+#   SMOKE_HEALTH_PATH   liveness path to wait for (default /healthz; through the
+#                       ingress, which publishes only /api/v1: /api/v1/openapi.json).
+#   SMOKE_UNPUBLISHED_PATHS  space-separated paths that must not be reachable
+#                       (default none; CI checks "/healthz /readyz" on the ingress).
 #   SMOKE_TIMEOUT       seconds to wait for /healthz and for the job (default 180 each).
 #   SMOKE_CURL_TIMEOUT  seconds per HTTP request (default 10).
 #   SMOKE_INSECURE=1    accept a self-signed certificate (dev clusters without a CA-issued one).
@@ -47,13 +53,22 @@ print(v if isinstance(v, str) else json.dumps(v))' "$body" "$1"
 
 auth=(--header "Authorization: Bearer $SMOKE_API_KEY")
 
-say "GET $base/healthz"
+health="${SMOKE_HEALTH_PATH:-/healthz}"
+say "GET $base$health"
 deadline=$((SECONDS + timeout))
-until [ "$(http "$base/healthz")" = 200 ]; do
-    [ "$SECONDS" -lt "$deadline" ] || die "/healthz did not answer 200 within ${timeout}s"
+until [ "$(http "$base$health")" = 200 ]; do
+    [ "$SECONDS" -lt "$deadline" ] || die "$health did not answer 200 within ${timeout}s"
     sleep 5
 done
-say "/healthz 200"
+say "$health 200"
+
+for path in ${SMOKE_UNPUBLISHED_PATHS:-}; do
+    code="$(http "$base$path")"
+    case "$code" in
+        2??) die "$path answered $code: it must not be reachable at $base" ;;
+        *) say "$path not published ($code)" ;;
+    esac
+done
 
 say "POST $base/api/v1/jobs (text-stats)"
 code="$(http "${auth[@]}" --header 'Content-Type: application/json' \

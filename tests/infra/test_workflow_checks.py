@@ -242,6 +242,8 @@ class StubApi(http.server.BaseHTTPRequestHandler):
     def do_GET(self):  # noqa: N802 - http.server naming
         if self.path == "/healthz":
             return self.reply(200, b"ok", "text/plain")
+        if self.path == "/api/v1/openapi.json":
+            return self.reply(200, b'{"openapi":"3.1.0"}')
         if not self.authorized():
             return None
         if self.path == "/api/v1/jobs/j1":
@@ -279,8 +281,8 @@ def stub_api():
         server.shutdown()
 
 
-def run_smoke(url: str, key: str = "smoke-key") -> subprocess.CompletedProcess:
-    env = dict(os.environ, SMOKE_API_KEY=key, SMOKE_TIMEOUT="20", SMOKE_CURL_TIMEOUT="5")
+def run_smoke(url: str, key: str = "smoke-key", **extra: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, SMOKE_API_KEY=key, SMOKE_TIMEOUT="20", SMOKE_CURL_TIMEOUT="5", **extra)
     return subprocess.run(
         [str(ROOT / "scripts" / "smoke.sh"), url], env=env, capture_output=True, text=True, timeout=60
     )
@@ -393,3 +395,19 @@ def test_deploy_applies_server_side_and_waits(tmp_path):
         assert f"rollout status deployment/{app}" in calls
     applied = [d for d in yaml.safe_load_all((tmp_path / "log.applied").read_text()) if d]
     assert {d["metadata"]["name"] for d in applied if d["kind"] == "SpinApp"} >= {"api", "worker"}
+
+
+@needs_curl
+def test_smoke_as_ci_runs_it_through_the_ingress(stub_api):
+    result = run_smoke(
+        stub_api("succeeded"), SMOKE_HEALTH_PATH="/api/v1/openapi.json", SMOKE_UNPUBLISHED_PATHS="/readyz"
+    )
+    assert result.returncode == 0, result.stderr
+    assert "/api/v1/openapi.json 200" in result.stderr and "/readyz not published (401)" in result.stderr
+
+
+@needs_curl
+def test_smoke_fails_when_a_probe_is_published(stub_api):
+    result = run_smoke(stub_api("succeeded"), SMOKE_UNPUBLISHED_PATHS="/healthz")
+    assert result.returncode == 1
+    assert "FAIL: /healthz answered 200: it must not be reachable" in result.stderr
