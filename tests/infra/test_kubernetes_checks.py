@@ -194,3 +194,65 @@ def test_nginx_sizes(size, expected):
 )
 def test_route_matching(route, path, expected):
     assert kc.route_matches(route, path) is expected
+
+
+def test_crds_are_downloaded_into_the_cache_when_absent(monkeypatch, tmp_path):
+    shared = Path(kc.crds_dir(ROOT))
+    payload = b"\n---\n".join(p.read_bytes() for p in sorted(shared.glob("*.yaml")))
+    requested = []
+
+    class Response:
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def read(self):
+            return payload
+
+    def fake_urlopen(url, timeout):
+        requested.append(url)
+        return Response()
+
+    monkeypatch.setattr(kc.urllib.request, "urlopen", fake_urlopen)
+    monkeypatch.setenv("SPINKUBE_CRDS_DIR", str(tmp_path / "absent"))
+    directory = kc.crds_dir(tmp_path)
+    assert requested == [kc.CRDS_URL]
+    assert directory == tmp_path / ".tools" / "spinkube-crds" / "v0.6.1"
+    schemas = kc.load_crd_schemas(directory)
+    assert ("core.spinkube.dev", "v1alpha1", "SpinApp") in schemas
+    assert ("core.spinkube.dev", "v1alpha1", "SpinAppExecutor") in schemas
+
+
+def test_prod_zone_spread_patch_selects_the_api_pods():
+    import kubernetes_validate
+    import yaml
+
+    patch = yaml.safe_load((ROOT / "kubernetes/overlays/prod/api-zone-spread-patch.yaml").read_text())
+    docs = kc.build(ROOT / "kubernetes" / "overlays" / "prod")
+    loads = kc.workloads(docs)
+    api = next(w for w in loads if w.kind == "SpinApp" and w.name == "api")
+    others = [w for w in loads if w is not api]
+    constraints = patch["spec"]["template"]["spec"]["topologySpreadConstraints"]
+    assert {c["topologyKey"] for c in constraints} == {"topology.kubernetes.io/zone", "kubernetes.io/hostname"}
+    for constraint in constraints:
+        assert kc.selector_matches(constraint["labelSelector"], api.labels)
+        assert not any(kc.selector_matches(constraint["labelSelector"], w.labels) for w in others)
+    # Merged into a Deployment like the one spin-operator creates, it is valid.
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "api", "namespace": "jobs-platform"},
+        "spec": {
+            "selector": {"matchLabels": {"core.spinkube.dev/app-name": "api"}},
+            "template": {
+                "metadata": {"labels": api.labels},
+                "spec": {
+                    "containers": [{"name": "api", "image": "x:1", "command": ["/"]}],
+                    "topologySpreadConstraints": constraints,
+                },
+            },
+        },
+    }
+    kubernetes_validate.validate(deployment, kc.DEFAULT_KUBERNETES_VERSION, strict=True)
