@@ -60,7 +60,7 @@ resource "azurerm_kubernetes_cluster" "this" {
     name                         = "system"
     only_critical_addons_enabled = true
     os_disk_type                 = "Managed"
-    os_sku                       = "AzureLinux"
+    os_sku                       = "Ubuntu"
     temporary_name_for_rotation  = "systemtmp"
     vm_size                      = var.system_node_pool.vm_size
     vnet_subnet_id               = var.subnet_id
@@ -114,7 +114,7 @@ resource "azurerm_kubernetes_cluster" "this" {
 }
 
 # Spin workloads run here. runtime-class-manager installs containerd-shim-spin
-# on nodes labelled `spin=true`. No taint: SpinApp (spin-operator 0.6.1) has no
+# on nodes labelled `spin=true` (Ubuntu nodes, as in SpinKube's AKS guide). No taint: SpinApp (spin-operator 0.6.1) has no
 # tolerations field, so a tainted pool could not run SpinApps at all.
 resource "azurerm_kubernetes_cluster_node_pool" "wasm" {
   # checkov:skip=CKV_AZURE_168:Azure CNI gives every pod a subnet IP; with a /24 subnet, 30 pods per node is what lets both pools scale and surge.
@@ -130,7 +130,7 @@ resource "azurerm_kubernetes_cluster_node_pool" "wasm" {
     "spin" = "true"
   }
   os_disk_type   = "Managed"
-  os_sku         = "AzureLinux"
+  os_sku         = "Ubuntu"
   os_type        = "Linux"
   tags           = var.tags
   vm_size        = var.wasm_node_pool.vm_size
