@@ -28,6 +28,8 @@ if ! "${python}" tests/infra/terraform_checks.py "${terraform_dir}"; then
 fi
 
 echo "==> checkov (${terraform_dir})"
+echo "    (checkov does not look inside registry modules and says so below; the"
+echo "     project checks above cover the settings passed to them)"
 if ! "${checkov}" --directory "${terraform_dir}" --framework terraform \
     --skip-download --compact --quiet; then
     status=1
