@@ -138,10 +138,10 @@ AVM_INTERFACES: dict[tuple[str, str], AvmInterface] = {
         required=_names("location name resource_group_name"),
         optional=_names(
             """access_tier account_kind account_replication_type account_tier
-            allow_nested_items_to_be_public allowed_copy_scope containers
+            allow_nested_items_to_be_public allowed_copy_scope blob_properties containers
             cross_tenant_replication_enabled customer_managed_key
             default_to_oauth_authentication enable_telemetry
-            https_traffic_only_enabled infrastructure_encryption_enabled
+            https_traffic_only_enabled immutability_policy infrastructure_encryption_enabled
             is_hns_enabled large_file_share_enabled lock managed_identities
             min_tls_version network_rules nfsv3_enabled private_endpoints
             public_network_access_enabled queues role_assignments sas_policy

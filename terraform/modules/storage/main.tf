@@ -8,6 +8,13 @@ module "avm_res_storage_storageaccount" {
   account_replication_type        = var.replication_type
   account_tier                    = "Standard"
   allow_nested_items_to_be_public = false
+  # Results are written once and expire; versioning would keep every deleted
+  # result alive. Soft delete keeps a deleted blob or container for 7 days.
+  blob_properties = {
+    container_delete_retention_policy = { days = 7 }
+    delete_retention_policy           = { days = 7 }
+    versioning_enabled                = false
+  }
   containers = {
     results = {
       name          = var.container_name
@@ -42,6 +49,9 @@ module "avm_res_storage_storageaccount" {
       actions = {
         base_blob = {
           delete_after_days_since_modification_greater_than = var.results_retention_days
+        }
+        version = {
+          delete_after_days_since_creation = var.results_retention_days
         }
       }
       enabled = true
