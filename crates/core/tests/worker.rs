@@ -1,0 +1,3 @@
+//! The worker against a real Redis and Azurite.
+
+mod common;
