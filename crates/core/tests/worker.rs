@@ -1,3 +1,370 @@
-//! The worker against a real Redis and Azurite.
+//! The worker and the Blob client against a real Redis and Azurite.
 
 mod common;
+
+use std::io::Cursor;
+
+use base64::Engine as _;
+use common::*;
+use platform_core::blob::{BlobClient, BlobError, PutOutcome};
+use platform_core::config::{BlobAuth, BlobConfig};
+use platform_core::jobs;
+use platform_core::log::{Level, Logger};
+use platform_core::native::{block_on, CountingRedis, NativeHttp};
+use platform_core::pipeline::{self, JobStatus, NewJob, SubmitOutcome, PROCESS_ROUND_TRIPS};
+use platform_core::worker::{handle_message, WorkerReport};
+use serde_json::{json, Value};
+
+fn logger() -> Logger {
+    Logger::new("worker-test", Level::Error)
+}
+
+fn submit(
+    redis: &impl platform_core::ports::Redis,
+    cfg: &platform_core::config::PipelineConfig,
+    job_type: &str,
+    input: &Value,
+) -> String {
+    let job = NewJob {
+        tenant: "acme".into(),
+        job_type: job_type.into(),
+        input_json: input.to_string(),
+        request_hash: format!("{job_type}:{input}"),
+        idempotency_key: None,
+    };
+    match pipeline::submit(redis, cfg, job).unwrap() {
+        SubmitOutcome::Created(record) => record.id,
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+fn png_base64(width: u32, height: u32) -> String {
+    let image = image::RgbImage::from_fn(width, height, |x, y| {
+        image::Rgb([(x * 7) as u8, (y * 5) as u8, 99])
+    });
+    let mut bytes = Vec::new();
+    image
+        .write_to(&mut Cursor::new(&mut bytes), image::ImageFormat::Png)
+        .unwrap();
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+#[test]
+fn blob_client_against_azurite() {
+    require_azurite();
+    let config = blob_config("client");
+    let http = NativeHttp::default();
+    let client = BlobClient::new(&config, &http);
+
+    assert_eq!(
+        block_on(client.get("acme/missing.json")).unwrap(),
+        None,
+        "missing container reads as absent"
+    );
+    block_on(client.ensure_container()).unwrap();
+    block_on(client.ensure_container()).unwrap(); // idempotent
+    assert_eq!(block_on(client.get("acme/missing.json")).unwrap(), None);
+
+    let name = "acme/some id.json";
+    assert_eq!(
+        block_on(client.put_if_absent(name, "application/json", b"{\"a\":1}")).unwrap(),
+        PutOutcome::Created
+    );
+    assert_eq!(
+        block_on(client.put_if_absent(name, "application/json", b"{\"a\":2}")).unwrap(),
+        PutOutcome::AlreadyExists
+    );
+    assert_eq!(
+        block_on(client.get(name)).unwrap(),
+        Some(("application/json".to_string(), b"{\"a\":1}".to_vec())),
+        "the first write wins"
+    );
+
+    // A wrong key is an authentication error.
+    let wrong = BlobConfig {
+        auth: BlobAuth::SharedKey { key: vec![7; 64] },
+        ..config.clone()
+    };
+    let err = block_on(BlobClient::new(&wrong, &http).get(name)).unwrap_err();
+    assert!(matches!(err, BlobError::Auth { .. }), "{err:?}");
+}
+
+#[test]
+fn put_creates_a_missing_container() {
+    require_azurite();
+    let config = blob_config("autocreate");
+    let http = NativeHttp::default();
+    let client = BlobClient::new(&config, &http);
+    assert_eq!(
+        block_on(client.put_if_absent("t/x.bin", "application/octet-stream", &[1, 2, 3])).unwrap(),
+        PutOutcome::Created
+    );
+    assert_eq!(
+        block_on(client.get("t/x.bin")).unwrap(),
+        Some(("application/octet-stream".into(), vec![1, 2, 3]))
+    );
+}
+
+#[test]
+fn worker_runs_jobs_and_stores_results_byte_for_byte() {
+    require_azurite();
+    let redis = CountingRedis::new(redis());
+    let cfg = pipeline_config("worker");
+    let blob = blob_config("worker");
+    let http = NativeHttp::default();
+
+    let cases = [
+        (
+            "text-stats",
+            json!({"text": "The quick brown fox. The lazy dog!\nthe end", "top_n": 3}),
+        ),
+        (
+            "thumbnail",
+            json!({"image": png_base64(120, 80), "max_width": 30, "max_height": 30}),
+        ),
+    ];
+    for (job_type, input) in cases {
+        let id = submit(&redis, &cfg, job_type, &input);
+        redis.take();
+        let report = block_on(handle_message(
+            id.as_bytes(),
+            &cfg,
+            &blob,
+            &redis,
+            &http,
+            &logger(),
+        ))
+        .unwrap();
+        assert_eq!(
+            report,
+            WorkerReport {
+                claimed: 1,
+                succeeded: 1,
+                ..WorkerReport::default()
+            }
+        );
+        let trips = redis.take();
+        println!("{job_type}: {trips} Redis round trips for one processed job");
+        assert!(
+            trips <= u64::from(PROCESS_ROUND_TRIPS) + 2,
+            "{trips} round trips"
+        ); // +2: first EVALs on a fresh server
+
+        let record = pipeline::get(&redis, &cfg, &id).unwrap().unwrap();
+        assert_eq!((record.status, record.attempts), (JobStatus::Succeeded, 1));
+        let result = record.result.expect("a result reference");
+        let expected = jobs::find(job_type).unwrap().run(&input).unwrap();
+        assert_eq!(result.blob, format!("acme/{id}.{}", expected.extension));
+        assert_eq!(result.content_type, expected.content_type);
+        assert_eq!(result.bytes, expected.bytes.len() as u64);
+
+        let (content_type, bytes) = block_on(BlobClient::new(&blob, &http).get(&result.blob))
+            .unwrap()
+            .expect("the blob exists");
+        assert_eq!(content_type, expected.content_type);
+        assert_eq!(
+            bytes, expected.bytes,
+            "{job_type}: stored bytes equal the job's output"
+        );
+
+        // A duplicate delivery does nothing.
+        let again = block_on(handle_message(
+            id.as_bytes(),
+            &cfg,
+            &blob,
+            &redis,
+            &http,
+            &logger(),
+        ))
+        .unwrap();
+        assert_eq!(again, WorkerReport::default());
+    }
+}
+
+#[test]
+fn one_processed_job_costs_two_round_trips() {
+    require_azurite();
+    let redis = CountingRedis::new(redis());
+    let cfg = pipeline_config("trips");
+    let blob = blob_config("trips");
+    let http = NativeHttp::default();
+    let mut fewest = u64::MAX;
+    for i in 0..3 {
+        let id = submit(
+            &redis,
+            &cfg,
+            "text-stats",
+            &json!({"text": format!("run {i}")}),
+        );
+        redis.take();
+        let report = block_on(handle_message(
+            id.as_bytes(),
+            &cfg,
+            &blob,
+            &redis,
+            &http,
+            &logger(),
+        ))
+        .unwrap();
+        assert_eq!(report.succeeded, 1);
+        fewest = fewest.min(redis.take());
+    }
+    println!("round trips per processed job: {fewest}");
+    assert_eq!(fewest, u64::from(PROCESS_ROUND_TRIPS));
+}
+
+#[test]
+fn garbage_messages_only_sweep() {
+    require_azurite();
+    let redis = redis();
+    let cfg = pipeline_config("garbage");
+    let blob = blob_config("garbage");
+    let http = NativeHttp::default();
+    // A job whose message was lost is picked up by any message, even garbage.
+    let id = submit(&redis, &cfg, "text-stats", &json!({"text": "lost"}));
+    for message in [
+        &b"\xff\xfe not utf-8"[..],
+        b"",
+        b"not-a-job-id",
+        b"00000000-0000-4000-8000-000000000000",
+    ] {
+        let report = block_on(handle_message(
+            message,
+            &cfg,
+            &blob,
+            &redis,
+            &http,
+            &logger(),
+        ))
+        .unwrap();
+        if report.claimed == 1 {
+            assert_eq!(report.succeeded, 1);
+        } else {
+            assert_eq!(report, WorkerReport::default());
+        }
+    }
+    assert_eq!(
+        pipeline::get(&redis, &cfg, &id).unwrap().unwrap().status,
+        JobStatus::Succeeded
+    );
+}
+
+#[test]
+fn permanent_job_errors_dead_letter_and_blob_outages_retry() {
+    require_azurite();
+    let redis = redis();
+    let cfg = pipeline_config("errors");
+    let blob = blob_config("errors");
+    let http = NativeHttp::default();
+
+    // A corrupt image body passes validation (header intact) but fails to decode: permanent.
+    let mut png = base64::engine::general_purpose::STANDARD
+        .decode(png_base64(40, 40))
+        .unwrap();
+    png.truncate(60);
+    let input = json!({"image": base64::engine::general_purpose::STANDARD.encode(&png), "max_width": 8, "max_height": 8});
+    jobs::find("thumbnail").unwrap().validate(&input).unwrap();
+    let corrupt = submit(&redis, &cfg, "thumbnail", &input);
+    let report = block_on(handle_message(
+        corrupt.as_bytes(),
+        &cfg,
+        &blob,
+        &redis,
+        &http,
+        &logger(),
+    ))
+    .unwrap();
+    assert_eq!(
+        report,
+        WorkerReport {
+            claimed: 1,
+            failed: 1,
+            ..WorkerReport::default()
+        }
+    );
+    let record = pipeline::get(&redis, &cfg, &corrupt).unwrap().unwrap();
+    assert_eq!(record.status, JobStatus::Failed);
+    assert!(record.error.unwrap().contains("cannot be decoded"));
+
+    // An unknown type (not validated by the pipeline itself) fails for good.
+    let unknown = submit(&redis, &cfg, "no-such-type", &json!({}));
+    let report = block_on(handle_message(
+        unknown.as_bytes(),
+        &cfg,
+        &blob,
+        &redis,
+        &http,
+        &logger(),
+    ))
+    .unwrap();
+    assert_eq!(report.failed, 1);
+    assert_eq!(
+        pipeline::dead_letters(&redis, &cfg, 0, 10).unwrap().len(),
+        2
+    );
+
+    // Blob Storage down: the job goes back to the queue with backoff.
+    let down = BlobConfig {
+        endpoint: "http://127.0.0.1:1/devstoreaccount1".into(),
+        ..blob.clone()
+    };
+    let id = submit(&redis, &cfg, "text-stats", &json!({"text": "x"}));
+    let report = block_on(handle_message(
+        id.as_bytes(),
+        &cfg,
+        &down,
+        &redis,
+        &http,
+        &logger(),
+    ))
+    .unwrap();
+    assert_eq!(
+        report,
+        WorkerReport {
+            claimed: 1,
+            retrying: 1,
+            ..WorkerReport::default()
+        }
+    );
+    let record = pipeline::get(&redis, &cfg, &id).unwrap().unwrap();
+    assert_eq!((record.status, record.attempts), (JobStatus::Queued, 1));
+    assert!(record.error.unwrap().contains("unavailable"));
+
+    // Once it is back, the retry succeeds.
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    let report = block_on(handle_message(
+        id.as_bytes(),
+        &cfg,
+        &blob,
+        &redis,
+        &http,
+        &logger(),
+    ))
+    .unwrap();
+    assert_eq!(report.succeeded, 1);
+    let record = pipeline::get(&redis, &cfg, &id).unwrap().unwrap();
+    assert_eq!(
+        (record.status, record.attempts, record.error),
+        (JobStatus::Succeeded, 2, None)
+    );
+}
+
+#[test]
+fn redis_down_is_an_error_and_nothing_panics() {
+    let redis = platform_core::native::NativeRedis::new("redis://127.0.0.1:1").unwrap();
+    let cfg = pipeline_config("redisdown");
+    let blob = blob_config("redisdown");
+    let http = NativeHttp::default();
+    let result = block_on(handle_message(
+        b"00000000-0000-4000-8000-000000000000",
+        &cfg,
+        &blob,
+        &redis,
+        &http,
+        &logger(),
+    ));
+    assert!(
+        matches!(result, Err(pipeline::PipelineError::Unavailable(_))),
+        "{result:?}"
+    );
+}
