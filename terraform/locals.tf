@@ -5,7 +5,9 @@ locals {
   flat_name = "${var.name_prefix}${var.environment}${random_string.suffix.result}"
   # The Kubernetes names the workloads use (kubernetes/ manifests).
   kubernetes_namespace = "jobs-platform"
-  results_container    = "results"
+  # With redis_mode = "in-cluster" the manifests run Redis as this Service.
+  in_cluster_redis_host = "redis.${local.kubernetes_namespace}.svc.cluster.local"
+  results_container     = "results"
   tags = merge(var.tags, {
     environment = var.environment
     project     = "jobs-platform"

@@ -114,6 +114,7 @@ module "storage" {
 
 module "redis" {
   source = "./modules/redis"
+  count  = var.redis_mode == "azure-cache" ? 1 : 0
 
   location                   = azurerm_resource_group.this.location
   name                       = "redis-${local.flat_name}"

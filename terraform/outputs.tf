@@ -49,13 +49,13 @@ output "log_analytics_workspace_id" {
 }
 
 output "redis_hostname" {
-  description = "Host name of the Redis cache. It resolves to the private endpoint inside the virtual network only."
-  value       = module.redis.hostname
+  description = "Host name of Redis: the Azure cache (resolves to its private endpoint inside the virtual network only) or, with redis_mode = \"in-cluster\", the in-cluster Service."
+  value       = var.redis_mode == "azure-cache" ? module.redis[0].hostname : local.in_cluster_redis_host
 }
 
 output "redis_port" {
   description = "Redis non-TLS port the Spin Redis trigger uses (reachable only from the AKS subnet)."
-  value       = module.redis.port
+  value       = var.redis_mode == "azure-cache" ? module.redis[0].port : 6379
 }
 
 output "resource_group_name" {

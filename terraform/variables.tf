@@ -165,6 +165,18 @@ variable "nat_gateway_enabled" {
   nullable    = false
 }
 
+variable "redis_mode" {
+  type        = string
+  default     = "azure-cache"
+  description = "Where the job queue's Redis runs: `azure-cache` (Azure Cache for Redis behind a private endpoint) or `in-cluster` (no Azure resource; the Kubernetes manifests run Redis as the Service `redis` in `jobs-platform`). Azure Cache for Redis is retiring and takes new caches only in tenants that already had one; see terraform/README.md."
+  nullable    = false
+
+  validation {
+    condition     = contains(["azure-cache", "in-cluster"], var.redis_mode)
+    error_message = "The redis_mode must be `azure-cache` or `in-cluster`."
+  }
+}
+
 variable "redis_sku" {
   type = object({
     capacity = number

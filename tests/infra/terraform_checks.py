@@ -52,7 +52,7 @@ SERIALIZATION = hcl2.SerializationOptions(
 MODULE_META_ARGUMENTS = {"source", "version", "count", "for_each", "providers", "depends_on"}
 
 EXACT_VERSION = re.compile(r"^\d+\.\d+\.\d+$")
-MODULE_REFERENCE = re.compile(r"\bmodule\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)")
+MODULE_REFERENCE = re.compile(r"\bmodule\.([A-Za-z0-9_-]+)(?:\[[^\]]*\])?\.([A-Za-z0-9_-]+)")
 
 # Outputs the Kubernetes manifests, the deployment runbooks and CI read.
 REQUIRED_ROOT_OUTPUTS = {

@@ -216,6 +216,12 @@ def test_unknown_output_of_avm_module_is_rejected(terraform_copy: Path) -> None:
     assert 'has no output "vault_uri"' in messages, messages
 
 
+def test_unknown_output_of_indexed_module_is_rejected(terraform_copy: Path) -> None:
+    replace(terraform_copy / "outputs.tf", "module.redis[0].hostname", "module.redis[0].host_name")
+    messages = "\n".join(tc.check(terraform_copy))
+    assert 'reference module.redis.host_name: module "redis" (./modules/redis) has no output "host_name"' in messages, messages
+
+
 def test_neutralise_operators_keeps_operands() -> None:
     text = 'a = x > 1 && !var.c ? "y${1 + 2}" : "z"\nb = [for k in var.m : k if k != "x"]\n'
     assert tc.neutralise_operators(text) == (
