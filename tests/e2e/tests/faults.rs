@@ -1,0 +1,216 @@
+//! Faults, one test each: what the platform promises is that an accepted job
+//! is never lost and runs to completion once in effect, whatever happens to
+//! the worker, Redis or Blob Storage.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use e2e::{
+    eventually, test_png, text_job, thumbnail_job, Azurite, Platform, PlatformOptions, RedisServer,
+    ADMIN_TOKEN, DEMO_KEY,
+};
+use serde_json::Value;
+
+const WAIT: Duration = Duration::from_secs(120);
+
+#[test]
+fn jobs_submitted_while_no_worker_runs_complete_once_one_starts() {
+    let redis = RedisServer::start();
+    let azurite = Azurite::start();
+    let api = Platform::start(&redis, &azurite, PlatformOptions::api_only());
+    let client = api.client();
+
+    // No subscriber: every dispatch message is lost.
+    let ids: Vec<String> = (0..10)
+        .map(|i| client.submit_ok(DEMO_KEY, &text_job(&format!("nobody listens {i}"))))
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    for id in &ids {
+        assert_eq!(client.job(DEMO_KEY, id)["status"], "queued");
+    }
+
+    // A worker starts; the scheduled sweep re-publishes what is due.
+    let _worker = Platform::start(&redis, &azurite, PlatformOptions::worker_only());
+    for id in &ids {
+        let job = client.wait_final(DEMO_KEY, id, WAIT);
+        assert_eq!(job["status"], "succeeded", "{job}");
+        assert_eq!(job["attempts"], 1, "{job}");
+    }
+}
+
+/// Per job id, how many times a worker's logs say it ran the job.
+fn runs_per_job(logs: &str) -> HashMap<String, usize> {
+    let mut runs = HashMap::new();
+    for line in logs.lines() {
+        let Ok(entry) = serde_json::from_str::<Value>(line.trim()) else {
+            continue;
+        };
+        if let (Some(id), Some(_attempt)) = (entry["job_id"].as_str(), entry.get("attempt")) {
+            *runs.entry(id.to_string()).or_insert(0) += 1;
+        }
+    }
+    runs
+}
+
+#[test]
+fn two_workers_process_every_job_exactly_once() {
+    let redis = RedisServer::start();
+    let azurite = Azurite::start();
+    let api = Platform::start(&redis, &azurite, PlatformOptions::api_only());
+    let worker_a = Platform::start(&redis, &azurite, PlatformOptions::worker_only());
+    let worker_b = Platform::start(&redis, &azurite, PlatformOptions::worker_only());
+    let client = api.client();
+
+    let ids: Vec<String> = (0..40)
+        .map(|i| client.submit_ok(DEMO_KEY, &text_job(&format!("two workers {i}"))))
+        .collect();
+    for id in &ids {
+        let job = client.wait_final(DEMO_KEY, id, WAIT);
+        assert_eq!(job["status"], "succeeded", "{job}");
+        assert_eq!(job["attempts"], 1, "claimed more than once: {job}");
+    }
+
+    // Both workers received every message; between them each job ran once.
+    std::thread::sleep(Duration::from_millis(300));
+    let a = runs_per_job(&worker_a.all_logs());
+    let b = runs_per_job(&worker_b.all_logs());
+    for id in &ids {
+        let total = a.get(id).unwrap_or(&0) + b.get(id).unwrap_or(&0);
+        assert_eq!(total, 1, "job {id} ran {total} times (a: {a:?}, b: {b:?})");
+    }
+}
+
+#[test]
+fn a_job_whose_worker_dies_mid_run_completes_after_restart() {
+    let redis = RedisServer::start();
+    let azurite = Azurite::start();
+    let api = Platform::start(
+        &redis,
+        &azurite,
+        PlatformOptions::api_only().var("lease_ms", "3000"),
+    );
+    let worker_options = PlatformOptions::worker_only().var("lease_ms", "3000");
+    let mut worker = Platform::start(&redis, &azurite, worker_options);
+    let client = api.client();
+
+    // The CPU-bound job type with a large image, so that it is still running when killed.
+    let png = test_png(2048, 1536);
+    let body = thumbnail_job(&png, 1024, 1024);
+    let id = client.submit_ok(DEMO_KEY, &body);
+
+    eventually(Duration::from_secs(30), "the job to start running", || {
+        (client.job(DEMO_KEY, &id)["status"] == "running").then_some(())
+    });
+    worker.kill();
+    let job = client.job(DEMO_KEY, &id);
+    assert_eq!(
+        job["status"], "running",
+        "the job finished before the worker was killed: {job}"
+    );
+
+    // The lease expires, the sweep republishes, the restarted worker reclaims it.
+    worker.restart();
+    let job = client.wait_final(DEMO_KEY, &id, WAIT);
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(job["attempts"], 2, "{job}");
+
+    let want = platform_core::jobs::find("thumbnail")
+        .unwrap()
+        .run(&body["input"])
+        .unwrap();
+    let (_, bytes) = azurite
+        .read_blob(&format!("demo/{id}.png"))
+        .expect("result blob");
+    assert_eq!(bytes, want.bytes);
+}
+
+#[test]
+fn redis_down_means_503_and_never_202() {
+    let mut redis = RedisServer::start();
+    let azurite = Azurite::start();
+    let api = Platform::start(&redis, &azurite, PlatformOptions::api_only());
+    let client = api.client();
+    client.submit_ok(DEMO_KEY, &text_job("before the outage"));
+
+    redis.stop();
+    for i in 0..5 {
+        let reply = client.submit(DEMO_KEY, &text_job(&format!("during the outage {i}")));
+        reply.assert_problem(503);
+        assert!(
+            reply.header("retry-after").is_some(),
+            "503 without Retry-After"
+        );
+    }
+    client
+        .request("GET", "/readyz", &[], None)
+        .assert_problem(503);
+    assert_eq!(client.request("GET", "/healthz", &[], None).status, 200);
+
+    // Back up: nothing was half-created (Redis lost its memory, so no job exists at all),
+    // and submissions are accepted again.
+    redis.restart();
+    let mut conn = redis.client();
+    let keys: Vec<String> = redis::cmd("KEYS").arg("jobs:*").query(&mut conn).unwrap();
+    assert!(keys.is_empty(), "{keys:?}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let reply = client.submit(DEMO_KEY, &text_job("after the outage"));
+        if reply.status == 202 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still {} after Redis came back",
+            reply.status
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn blob_storage_down_retries_then_fails_and_redrive_completes() {
+    let redis = RedisServer::start();
+    let mut azurite = Azurite::start();
+    let options = PlatformOptions::default()
+        .var("max_attempts", "3")
+        .var("retry_backoff_ms", "200");
+    let platform = Platform::start(&redis, &azurite, options);
+    let client = platform.client();
+
+    azurite.stop();
+    let text = "stored once storage is back";
+    let id = client.submit_ok(DEMO_KEY, &text_job(text));
+    let job = client.wait_final(DEMO_KEY, &id, WAIT);
+    assert_eq!(job["status"], "failed", "{job}");
+    assert_eq!(job["attempts"], 3, "{job}");
+    let error = job["error"].to_string().to_ascii_lowercase();
+    assert!(
+        error.contains("storage") || error.contains("blob"),
+        "reason: {error}"
+    );
+
+    let dead = client.get("/api/v1/admin/dead-letters", ADMIN_TOKEN);
+    assert_eq!(dead.status, 200);
+    assert!(
+        dead.body_contains(&id),
+        "dead letters lack {id}: {}",
+        String::from_utf8_lossy(&dead.body)
+    );
+
+    azurite.restart();
+    let redrive = client.admin_post(&format!("/api/v1/admin/dead-letters/{id}/redrive"));
+    assert!(
+        matches!(redrive.status, 200 | 202),
+        "{}",
+        String::from_utf8_lossy(&redrive.body)
+    );
+    let job = client.wait_final(DEMO_KEY, &id, WAIT);
+    assert_eq!(job["status"], "succeeded", "{job}");
+
+    let want = platform_core::jobs::find("text-stats")
+        .unwrap()
+        .run(&serde_json::json!({"text": text}))
+        .unwrap();
+    let result = client.get(&format!("/api/v1/jobs/{id}/result"), DEMO_KEY);
+    assert_eq!(result.body, want.bytes);
+}
