@@ -6,18 +6,15 @@ pub use crate::pipeline::{
     PipelineError, RedriveOutcome, SubmitOutcome,
 };
 
+use crate::blob::{BlobClient, BlobError};
 use crate::config::BlobConfig;
 use crate::ports::Http;
 
-/// Read a blob: `None` if it does not exist.
-///
-/// Stand-in until the Blob client lands.
-#[allow(clippy::unused_async)]
+/// Read the blob `name` of the results container: `None` if it does not exist.
 pub async fn get_blob(
     http: &impl Http,
     cfg: &BlobConfig,
-    path: &str,
-) -> Result<Option<(String, Vec<u8>)>, String> {
-    let _ = (http, cfg, path);
-    Err("blob client not available".into())
+    name: &str,
+) -> Result<Option<(String, Vec<u8>)>, BlobError> {
+    BlobClient::new(cfg, http).get(name).await
 }

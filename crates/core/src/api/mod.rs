@@ -17,6 +17,8 @@ mod openapi_tests;
 mod problem;
 mod request_id;
 pub mod routes;
+#[cfg(test)]
+mod tests;
 mod wire;
 
 use std::time::Instant;
@@ -25,7 +27,7 @@ use serde_json::{json, Map, Value};
 
 pub use auth::bearer_token;
 pub use config::{ApiConfig, ConfigError, Credentials, DEFAULT_MAX_BODY_BYTES};
-pub use problem::{Problem, PROBLEM_JSON, TYPE_PREFIX};
+pub use problem::{Details, Problem, PROBLEM_JSON, TYPE_PREFIX};
 pub use wire::{canonical_json, request_hash, rfc3339_millis};
 
 use crate::log::{Level, Logger};
@@ -190,7 +192,10 @@ fn finish(
 ) -> ApiResponse {
     let (response, cause) = match result {
         Ok(response) => (response, None),
-        Err(problem) => (problem.to_response(&req.path, &request_id), problem.cause),
+        Err(mut problem) => {
+            let cause = problem.take_cause();
+            (problem.to_response(&req.path, &request_id), cause)
+        }
     };
     if let Some(template) = log.route {
         if let Some(route) = routes::ROUTES

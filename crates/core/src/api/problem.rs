@@ -12,8 +12,14 @@ pub const TYPE_PREFIX: &str = "urn:jobs-platform:problem:";
 
 /// One error response: status, a stable type slug, a safe message, extension
 /// members and extra headers. The internal cause, if any, goes only to the log.
+///
+/// Boxed, so that `Result<_, Problem>` stays small on the happy path.
 #[derive(Debug, Clone)]
-pub struct Problem {
+pub struct Problem(Box<Details>);
+
+/// The parts of a [`Problem`].
+#[derive(Debug, Clone)]
+pub struct Details {
     /// HTTP status.
     pub status: u16,
     /// The last part of the `type` URI, e.g. `invalid-input`.
@@ -38,7 +44,7 @@ impl Problem {
         title: &'static str,
         detail: impl Into<String>,
     ) -> Self {
-        Self {
+        Self(Box::new(Details {
             status,
             slug,
             title,
@@ -46,24 +52,34 @@ impl Problem {
             extensions: Map::new(),
             headers: Vec::new(),
             cause: None,
-        }
+        }))
+    }
+
+    /// Its parts.
+    pub fn details(&self) -> &Details {
+        &self.0
+    }
+
+    /// The internal cause, for the log.
+    pub fn take_cause(&mut self) -> Option<String> {
+        self.0.cause.take()
     }
 
     /// Add an extension member.
     pub fn with(mut self, name: &str, value: Value) -> Self {
-        self.extensions.insert(name.to_string(), value);
+        self.0.extensions.insert(name.to_string(), value);
         self
     }
 
     /// Add a response header.
     pub fn header(mut self, name: &str, value: impl Into<String>) -> Self {
-        self.headers.push((name.to_string(), value.into()));
+        self.0.headers.push((name.to_string(), value.into()));
         self
     }
 
     /// Record the internal cause for the log.
     pub fn cause(mut self, cause: impl std::fmt::Display) -> Self {
-        self.cause = Some(cause.to_string());
+        self.0.cause = Some(cause.to_string());
         self
     }
 
@@ -161,24 +177,25 @@ impl Problem {
 
     /// The full `type` URI.
     pub fn type_uri(&self) -> String {
-        format!("{TYPE_PREFIX}{}", self.slug)
+        format!("{TYPE_PREFIX}{}", self.0.slug)
     }
 
     /// The `application/problem+json` response; `instance` is the request path.
     pub fn to_response(&self, instance: &str, request_id: &str) -> ApiResponse {
+        let details = &self.0;
         let mut body = Map::new();
         body.insert("type".into(), json!(self.type_uri()));
-        body.insert("title".into(), json!(self.title));
-        body.insert("status".into(), json!(self.status));
-        body.insert("detail".into(), json!(self.detail));
+        body.insert("title".into(), json!(details.title));
+        body.insert("status".into(), json!(details.status));
+        body.insert("detail".into(), json!(details.detail));
         body.insert("instance".into(), json!(instance));
         body.insert("request_id".into(), json!(request_id));
-        for (name, value) in &self.extensions {
+        for (name, value) in &details.extensions {
             body.insert(name.clone(), value.clone());
         }
         let mut response =
-            ApiResponse::json_with_type(self.status, PROBLEM_JSON, &Value::Object(body));
-        response.headers.extend(self.headers.iter().cloned());
+            ApiResponse::json_with_type(details.status, PROBLEM_JSON, &Value::Object(body));
+        response.headers.extend(details.headers.iter().cloned());
         response
     }
 }

@@ -1,0 +1,395 @@
+//! The HTTP API against a real Redis and a real Azurite, through the native
+//! ports: submit, status, results, idempotency, tenancy, admin routes, and
+//! Redis or Blob Storage being unreachable.
+
+#![cfg(feature = "native")]
+
+mod common;
+
+use platform_core::api::{self, ApiConfig, ApiContext, ApiRequest, ApiResponse};
+use platform_core::log::{Level, Logger};
+use platform_core::native::{block_on, NativeHttp, NativeRedis};
+use platform_core::ports::{Redis, RedisValue};
+use platform_core::worker;
+use serde_json::{json, Value};
+
+const DEMO: &str = "demo-key-0123456789";
+const ACME: &str = "acme-key-0123456789";
+const ADMIN: &str = "admin-token-0123456789";
+
+struct Api {
+    config: ApiConfig,
+    redis_url: String,
+}
+
+impl Api {
+    /// An API on its own key prefix, channel and container.
+    fn new(test: &str) -> Self {
+        common::redis();
+        let vars = [
+            ("api_keys", format!("demo:{DEMO},acme:{ACME}")),
+            ("admin_token", ADMIN.to_string()),
+            ("max_body_bytes", "65536".to_string()),
+            ("blob_endpoint", common::azurite_endpoint()),
+            ("blob_account", "devstoreaccount1".into()),
+            ("blob_container", "results".into()),
+            ("blob_auth", "shared-key".into()),
+            ("blob_credential", common::AZURITE_KEY.into()),
+        ];
+        let mut config = ApiConfig::from_lookup(|name| {
+            vars.iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.clone())
+        })
+        .expect("test configuration is valid");
+        config.pipeline = common::pipeline_config(test);
+        config.blob = common::blob_config(test);
+        Self {
+            config,
+            redis_url: common::redis_url(),
+        }
+    }
+
+    /// The same API with Redis at `url`.
+    fn with_redis(mut self, url: &str) -> Self {
+        self.redis_url = url.to_string();
+        self
+    }
+
+    fn call(&self, req: ApiRequest) -> ApiResponse {
+        let open = || NativeRedis::new(&self.redis_url);
+        let ctx: ApiContext<'_, NativeRedis, NativeHttp> = ApiContext {
+            config: &self.config,
+            redis: &open,
+            http: &NativeHttp::default(),
+        };
+        block_on(api::handle(req, &ctx))
+    }
+
+    fn keys(&self) -> Vec<String> {
+        let pattern = format!("{}:*", self.config.pipeline.key_prefix);
+        let reply = common::redis()
+            .execute("KEYS", &[pattern.as_str().into()])
+            .unwrap();
+        reply
+            .into_iter()
+            .map(|v| match v {
+                RedisValue::Bytes(b) => String::from_utf8(b).unwrap(),
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect()
+    }
+
+    /// Run the worker on one message, as the Redis trigger would.
+    fn work(&self, message: &str) -> worker::WorkerReport {
+        let redis = common::redis();
+        block_on(worker::handle_message(
+            message.as_bytes(),
+            &self.config.pipeline,
+            &self.config.blob,
+            &redis,
+            &NativeHttp::default(),
+            &Logger::new("worker", Level::Error),
+        ))
+        .expect("worker ran")
+    }
+}
+
+fn get(path: &str, token: Option<&str>) -> ApiRequest {
+    let mut req = ApiRequest {
+        method: "GET".into(),
+        path: path.into(),
+        ..ApiRequest::default()
+    };
+    if let Some(token) = token {
+        req.headers
+            .push(("authorization".into(), format!("Bearer {token}")));
+    }
+    req
+}
+
+fn post(path: &str, token: &str, body: &str) -> ApiRequest {
+    let mut req = get(path, Some(token));
+    req.method = "POST".into();
+    if !body.is_empty() {
+        req.headers
+            .push(("content-type".into(), "application/json".into()));
+        req.body = body.as_bytes().to_vec();
+    }
+    req
+}
+
+fn submit(key: &str, body: &str, idempotency_key: Option<&str>) -> ApiRequest {
+    let mut req = post("/api/v1/jobs", key, body);
+    if let Some(k) = idempotency_key {
+        req.headers.push(("idempotency-key".into(), k.into()));
+    }
+    req
+}
+
+fn json_body(response: &ApiResponse) -> Value {
+    serde_json::from_slice(&response.body).expect("JSON body")
+}
+
+fn problem_slug(response: &ApiResponse) -> String {
+    assert_eq!(
+        response.header("content-type"),
+        Some("application/problem+json")
+    );
+    json_body(response)["type"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches(api::TYPE_PREFIX)
+        .to_string()
+}
+
+const HELLO: &str = r#"{"type": "text-stats", "input": {"text": "hello hello world", "top_n": 2}}"#;
+
+#[test]
+fn submit_poll_and_fetch_the_result() {
+    common::require_azurite();
+    let api = Api::new("api-flow");
+
+    let response = api.call(submit(DEMO, HELLO, None));
+    assert_eq!(response.status, 202, "{:?}", json_body(&response));
+    let job = json_body(&response);
+    let id = job["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        response.header("location"),
+        Some(format!("/api/v1/jobs/{id}").as_str())
+    );
+    assert_eq!(job["type"], "text-stats");
+    assert_eq!(job["status"], "queued");
+    assert_eq!(job["attempts"], 0);
+    assert_eq!(job["links"]["result"], format!("/api/v1/jobs/{id}/result"));
+    assert!(job["created_at"].as_str().unwrap().ends_with('Z'));
+
+    // Durably recorded before the 202.
+    let status = api.call(get(&format!("/api/v1/jobs/{id}"), Some(DEMO)));
+    assert_eq!(status.status, 200);
+    assert_eq!(json_body(&status)["status"], "queued");
+
+    // Not finished yet.
+    let early = api.call(get(&format!("/api/v1/jobs/{id}/result"), Some(DEMO)));
+    assert_eq!(early.status, 409);
+    assert_eq!(problem_slug(&early), "job-not-finished");
+    assert_eq!(json_body(&early)["job_status"], "queued");
+
+    let report = api.work(&id);
+    assert_eq!(report.succeeded, 1, "{report:?}");
+
+    let done = json_body(&api.call(get(&format!("/api/v1/jobs/{id}"), Some(DEMO))));
+    assert_eq!(done["status"], "succeeded");
+    assert_eq!(done["attempts"], 1);
+    assert!(done["finished_at"].is_string() && done["started_at"].is_string());
+    assert_eq!(done["result"]["content_type"], "application/json");
+
+    let result = api.call(get(&format!("/api/v1/jobs/{id}/result"), Some(DEMO)));
+    assert_eq!(result.status, 200);
+    assert_eq!(result.header("content-type"), Some("application/json"));
+    let stats = json_body(&result);
+    assert_eq!(stats["words"], 3);
+    assert_eq!(stats["top_words"][0], json!({"word": "hello", "count": 2}));
+    assert_eq!(done["result"]["bytes"], result.body.len());
+}
+
+#[test]
+fn tenants_never_see_each_others_jobs() {
+    let api = Api::new("api-tenancy");
+    let created = api.call(submit(DEMO, HELLO, None));
+    let id = json_body(&created)["id"].as_str().unwrap().to_string();
+    for path in [
+        format!("/api/v1/jobs/{id}"),
+        format!("/api/v1/jobs/{id}/result"),
+    ] {
+        let other = api.call(get(&path, Some(ACME)));
+        assert_eq!(other.status, 404, "{path}");
+        let unknown = api.call(get(
+            &path.replace(&id, "00000000-0000-4000-8000-000000000000"),
+            Some(ACME),
+        ));
+        assert_eq!(unknown.status, 404);
+        // Same body for "someone else's" and "does not exist", apart from the request id.
+        let mut a = json_body(&other);
+        let mut b = json_body(&unknown);
+        for body in [&mut a, &mut b] {
+            body.as_object_mut().unwrap().remove("request_id");
+            body.as_object_mut().unwrap().remove("instance");
+        }
+        assert_eq!(a, b);
+    }
+}
+
+#[test]
+fn idempotency_key_replays_or_conflicts() {
+    let api = Api::new("api-idem");
+    let first = api.call(submit(DEMO, HELLO, Some("order-42")));
+    assert_eq!(first.status, 202);
+    let id = json_body(&first)["id"].clone();
+
+    // Same key, same body with other member order and spacing: the original job.
+    let same = r#"{ "input": {"top_n": 2, "text": "hello hello world"}, "type": "text-stats" }"#;
+    let replay = api.call(submit(DEMO, same, Some("order-42")));
+    assert_eq!(replay.status, 200);
+    assert_eq!(replay.header("idempotent-replayed"), Some("true"));
+    assert_eq!(json_body(&replay)["id"], id);
+    assert_eq!(replay.header("location"), first.header("location"));
+
+    // Same key, different body: 409, nothing new written.
+    let keys_before = api.keys().len();
+    let conflict = api.call(submit(
+        DEMO,
+        r#"{"type": "text-stats", "input": {"text": "other"}}"#,
+        Some("order-42"),
+    ));
+    assert_eq!(conflict.status, 409);
+    assert_eq!(problem_slug(&conflict), "idempotency-conflict");
+    assert_eq!(json_body(&conflict)["job_id"], id);
+    assert_eq!(api.keys().len(), keys_before);
+
+    // Keys are per tenant: another tenant's identical key is a new job.
+    let acme = api.call(submit(ACME, HELLO, Some("order-42")));
+    assert_eq!(acme.status, 202);
+    assert_ne!(json_body(&acme)["id"], id);
+
+    // Without a key, every submission is a new job.
+    let a = json_body(&api.call(submit(DEMO, HELLO, None)))["id"].clone();
+    let b = json_body(&api.call(submit(DEMO, HELLO, None)))["id"].clone();
+    assert_ne!(a, b);
+}
+
+#[test]
+fn redis_unreachable_is_503_and_writes_nothing() {
+    let api = Api::new("api-down").with_redis("redis://127.0.0.1:1");
+    let response = api.call(submit(DEMO, HELLO, Some("k-1")));
+    assert_eq!(response.status, 503);
+    assert_eq!(response.header("retry-after"), Some("1"));
+    assert_eq!(problem_slug(&response), "unavailable");
+    let text = String::from_utf8(response.body.clone()).unwrap();
+    assert!(!text.to_lowercase().contains("refused"), "{text}");
+    // The real Redis holds nothing under this API's prefix.
+    assert!(api.keys().is_empty());
+
+    let ready = api.call(get("/readyz", None));
+    assert_eq!(ready.status, 503);
+    assert_eq!(ready.header("retry-after"), Some("1"));
+    // Liveness does not depend on Redis.
+    assert_eq!(api.call(get("/healthz", None)).status, 200);
+}
+
+#[test]
+fn readyz_pings_redis() {
+    let api = Api::new("api-ready");
+    let ready = api.call(get("/readyz", None));
+    assert_eq!(ready.status, 200);
+    assert_eq!(json_body(&ready), json!({"status": "ready"}));
+}
+
+#[test]
+fn failed_jobs_are_listed_and_redriven_by_the_operator() {
+    let mut api = Api::new("api-admin");
+    api.config.pipeline.max_attempts = 1;
+    // Fail the job as a worker would: claim it, then fail it permanently.
+    let created = json_body(&api.call(submit(DEMO, HELLO, None)));
+    let id = created["id"].as_str().unwrap().to_string();
+    let redis = common::redis();
+    let claimed = platform_core::pipeline::claim(&redis, &api.config.pipeline, Some(&id)).unwrap();
+    assert_eq!(claimed.len(), 1);
+    platform_core::pipeline::fail(&redis, &api.config.pipeline, &claimed[0], "boom", false)
+        .unwrap();
+
+    let status = json_body(&api.call(get(&format!("/api/v1/jobs/{id}"), Some(DEMO))));
+    assert_eq!(status["status"], "failed");
+    assert_eq!(status["error"], "boom");
+
+    let result = api.call(get(&format!("/api/v1/jobs/{id}/result"), Some(DEMO)));
+    assert_eq!(result.status, 409);
+    assert_eq!(problem_slug(&result), "job-failed");
+    assert_eq!(json_body(&result)["job_error"], "boom");
+
+    let mut list = get("/api/v1/admin/dead-letters", Some(ADMIN));
+    list.query = "offset=0&limit=10".into();
+    let page = api.call(list);
+    assert_eq!(page.status, 200);
+    let page = json_body(&page);
+    assert_eq!(page["offset"], 0);
+    assert_eq!(page["limit"], 10);
+    assert_eq!(page["items"][0]["id"], id.as_str());
+    assert_eq!(page["items"][0]["tenant"], "demo");
+
+    // Tenants cannot use operator routes.
+    let denied = api.call(post(
+        &format!("/api/v1/admin/dead-letters/{id}/redrive"),
+        DEMO,
+        "",
+    ));
+    assert_eq!(denied.status, 401);
+
+    let redriven = api.call(post(
+        &format!("/api/v1/admin/dead-letters/{id}/redrive"),
+        ADMIN,
+        "",
+    ));
+    assert_eq!(redriven.status, 200);
+    assert_eq!(json_body(&redriven)["status"], "queued");
+    assert_eq!(json_body(&redriven)["attempts"], 0);
+
+    let again = api.call(post(
+        &format!("/api/v1/admin/dead-letters/{id}/redrive"),
+        ADMIN,
+        "",
+    ));
+    assert_eq!(again.status, 409);
+    assert_eq!(problem_slug(&again), "job-not-failed");
+    assert_eq!(json_body(&again)["job_status"], "queued");
+
+    let unknown = api.call(post(
+        "/api/v1/admin/dead-letters/00000000-0000-4000-8000-000000000000/redrive",
+        ADMIN,
+        "",
+    ));
+    assert_eq!(unknown.status, 404);
+}
+
+#[test]
+fn sweep_republishes_due_jobs() {
+    let api = Api::new("api-sweep");
+    let mut subscriber = common::Subscriber::new(&api.config.pipeline.channel);
+    let id = json_body(&api.call(submit(DEMO, HELLO, None)))["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(subscriber.next(1), vec![id.clone()]);
+
+    let swept = api.call(post("/api/v1/admin/sweep", ADMIN, ""));
+    assert_eq!(swept.status, 200);
+    assert_eq!(json_body(&swept), json!({"published": 1}));
+    assert_eq!(subscriber.next(1), vec![id]);
+}
+
+#[test]
+fn result_store_unreachable_is_502() {
+    common::require_azurite();
+    let mut api = Api::new("api-blob-down");
+    let id = json_body(&api.call(submit(DEMO, HELLO, None)))["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(api.work(&id).succeeded, 1);
+    api.config.blob.endpoint = "http://127.0.0.1:1/devstoreaccount1".into();
+    let response = api.call(get(&format!("/api/v1/jobs/{id}/result"), Some(DEMO)));
+    assert_eq!(response.status, 502);
+    assert_eq!(problem_slug(&response), "result-store");
+    let text = String::from_utf8(response.body).unwrap();
+    assert!(!text.contains("127.0.0.1"), "{text}");
+}
+
+#[test]
+fn every_response_carries_a_request_id() {
+    let api = Api::new("api-reqid");
+    let mut req = submit(DEMO, HELLO, None);
+    req.headers
+        .push(("x-request-id".into(), "trace-abc.1".into()));
+    let response = api.call(req);
+    assert_eq!(response.header("x-request-id"), Some("trace-abc.1"));
+}
