@@ -8,7 +8,7 @@
 //! |---|---|
 //! | [`submit`] | 1 ([`SUBMIT_ROUND_TRIPS`]) |
 //! | one processed job: [`claim`] + [`complete`] or [`fail`] | 2 ([`PROCESS_ROUND_TRIPS`]); a claim that also picks up overdue jobs shares its round trip among them |
-//! | [`get`], [`sweep`], [`dead_letters`], [`redrive`], [`ping`] | 1 each |
+//! | [`get`], [`sweep`], [`dead_letters`], [`redrive`], [`release`], [`ping`] | 1 each |
 //!
 //! plus one more the first time a script runs on a Redis server that has not
 //! cached it. Times come from Redis `TIME` inside the scripts, one clock for
@@ -215,6 +215,7 @@ script!(FAIL, "fail.lua");
 script!(SWEEP, "sweep.lua");
 script!(DEAD_LETTERS, "dead_letters.lua");
 script!(REDRIVE, "redrive.lua");
+script!(RELEASE, "release.lua");
 
 /// Run a script: `EVALSHA`, or `EVAL` if Redis does not have it cached.
 fn eval(
@@ -490,6 +491,28 @@ pub fn fail(
             "unexpected fail reply `{other}`"
         ))),
     }
+}
+
+/// Hand back claimed jobs that this worker will not start: each one still
+/// held at its attempt returns to `queued`, due now, with the claim's attempt
+/// undone, and is published so another worker picks it up (1 round trip).
+/// Returns how many were released.
+pub fn release(
+    redis: &impl Redis,
+    cfg: &PipelineConfig,
+    jobs: &[ClaimedJob],
+) -> Result<u32, PipelineError> {
+    if jobs.is_empty() {
+        return Ok(0);
+    }
+    let mut args: Vec<RedisArg> = vec![cfg.key_prefix.as_str().into(), cfg.channel.as_str().into()];
+    for job in jobs {
+        args.push(job.id.as_str().into());
+        args.push(job.attempt.to_string().into());
+    }
+    let reply = eval(redis, &RELEASE, args)?;
+    let count = reply.first().map(integer).transpose()?.unwrap_or(0);
+    Ok(u32::try_from(count).unwrap_or(0))
 }
 
 /// Publish the ids of up to `sweep_batch` due jobs (1 round trip); returns

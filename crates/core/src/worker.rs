@@ -4,12 +4,14 @@
 //! `sweep_batch` overdue ones (one round trip), then for each claimed job runs
 //! its type, writes the result to `{tenant}/{id}.{ext}` with `If-None-Match: *`
 //! and completes the job, fenced by its attempt number (one round trip).
-//! Failures are recorded with [`pipeline::fail`]: transient job errors and
+//! Jobs not started once half the lease has passed are handed back with
+//! [`pipeline::release`] (one more round trip, only then). Failures are
+//! recorded with [`pipeline::fail`]: transient job errors and
 //! Blob Storage outages are retried with backoff, permanent errors fail the
 //! job. If Redis itself fails, the handler stops and returns the error: the
 //! claimed jobs' leases expire and a later claim or sweep picks them up again.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Map, Value};
 
@@ -35,6 +37,8 @@ pub struct WorkerReport {
     /// Jobs whose completion or failure was fenced out: another worker took
     /// them over after this one's lease expired.
     pub fenced: u32,
+    /// Claimed jobs handed back unstarted because half the lease had passed.
+    pub released: u32,
 }
 
 /// How one claimed job ended, for the log line.
@@ -83,7 +87,28 @@ pub async fn handle_message(
         ..WorkerReport::default()
     };
 
-    for job in &claimed {
+    let handled_since = Instant::now();
+    let budget = Duration::from_millis(cfg.lease_ms / 2);
+    for (index, job) in claimed.iter().enumerate() {
+        // Jobs claimed together share one lease length. Once half of it has
+        // gone, hand the rest back rather than start them late and have
+        // their leases expire (which would cost them an attempt).
+        if index > 0 && handled_since.elapsed() >= budget {
+            let rest = &claimed[index..];
+            report.released = pipeline::release(redis, cfg, rest)?;
+            log.log(
+                Level::Info,
+                "released claimed jobs: half the lease has passed",
+                fields([
+                    ("released", json!(report.released)),
+                    (
+                        "ids",
+                        json!(rest.iter().map(|j| j.id.as_str()).collect::<Vec<_>>()),
+                    ),
+                ]),
+            );
+            break;
+        }
         let started = Instant::now();
         let outcome = process(job, cfg, &client, redis).await;
         let duration_ms = started.elapsed().as_millis() as u64;

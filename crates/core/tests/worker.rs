@@ -368,3 +368,63 @@ fn redis_down_is_an_error_and_nothing_panics() {
         "{result:?}"
     );
 }
+
+#[test]
+fn jobs_not_started_within_half_the_lease_are_handed_back() {
+    require_azurite();
+    let redis = redis();
+    // A 1 ms lease: half of it is gone once the message's own job has run.
+    let cfg = platform_core::config::PipelineConfig {
+        lease_ms: 1,
+        ..pipeline_config("release")
+    };
+    let blob = blob_config("release");
+    let http = NativeHttp::default();
+    let ids: Vec<String> = (0..3)
+        .map(|i| submit(&redis, &cfg, "text-stats", &json!({"text": format!("{i}")})))
+        .collect();
+
+    let mut subscriber = Subscriber::new(&cfg.channel);
+    let report = block_on(handle_message(
+        ids[0].as_bytes(),
+        &cfg,
+        &blob,
+        &redis,
+        &http,
+        &logger(),
+    ))
+    .unwrap();
+    assert_eq!(
+        report,
+        WorkerReport {
+            claimed: 3,
+            succeeded: 1,
+            released: 2,
+            ..WorkerReport::default()
+        }
+    );
+
+    let mut published = subscriber.next(2);
+    published.sort();
+    let mut expected = ids[1..].to_vec();
+    expected.sort();
+    assert_eq!(
+        published, expected,
+        "released jobs are published for another worker"
+    );
+    for id in &ids[1..] {
+        let record = pipeline::get(&redis, &cfg, id).unwrap().unwrap();
+        assert_eq!(
+            (record.status, record.attempts),
+            (JobStatus::Queued, 0),
+            "the claim's attempt is undone"
+        );
+    }
+    assert_eq!(
+        pipeline::get(&redis, &cfg, &ids[0])
+            .unwrap()
+            .unwrap()
+            .status,
+        JobStatus::Succeeded
+    );
+}
