@@ -57,13 +57,27 @@ async fn read_request(request: IncomingRequest, limit: usize) -> ApiRequest {
         Some((path, query)) => (path.to_string(), query.to_string()),
         None => (path_with_query, String::new()),
     };
-    let headers = request
+    let headers: Vec<(String, String)> = request
         .headers()
         .entries()
         .into_iter()
         .map(|(name, value)| (name, String::from_utf8_lossy(&value).into_owned()))
         .collect();
+    let declared = headers
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, value)| value.trim().parse::<u64>().ok());
     let mut body = Vec::new();
+    if declared.is_some_and(|n| n > limit as u64) {
+        // The core answers 413 from the header alone: do not read the body.
+        return ApiRequest {
+            method,
+            path,
+            query,
+            headers,
+            body,
+        };
+    }
     let mut stream = request.into_body_stream();
     while let Some(chunk) = stream.next().await {
         match chunk {

@@ -182,6 +182,31 @@ pub fn handle_unconfigured(req: ApiRequest, error: &dyn std::fmt::Display) -> Ap
     )
 }
 
+/// The fields of a request's log line. Headers and bodies are never logged,
+/// so neither are API keys.
+pub(crate) fn log_fields(
+    req: &ApiRequest,
+    log: &RequestLog,
+    status: u16,
+    duration_ms: u64,
+    request_id: &str,
+    cause: Option<&str>,
+) -> Map<String, Value> {
+    let mut fields = Map::new();
+    fields.insert("method".into(), json!(req.method));
+    fields.insert("route".into(), json!(log.route.unwrap_or("unmatched")));
+    fields.insert("status".into(), json!(status));
+    fields.insert("duration_ms".into(), json!(duration_ms));
+    fields.insert("request_id".into(), json!(request_id));
+    if let Some(tenant) = &log.tenant {
+        fields.insert("tenant".into(), json!(tenant));
+    }
+    if let Some(cause) = cause {
+        fields.insert("error".into(), json!(cause));
+    }
+    fields
+}
+
 fn finish(
     req: &ApiRequest,
     request_id: String,
@@ -211,21 +236,14 @@ fn finish(
             );
         }
     }
-    let mut fields = Map::new();
-    fields.insert("method".into(), json!(req.method));
-    fields.insert("route".into(), json!(log.route.unwrap_or("unmatched")));
-    fields.insert("status".into(), json!(response.status));
-    fields.insert(
-        "duration_ms".into(),
-        json!(started.elapsed().as_millis() as u64),
+    let fields = log_fields(
+        req,
+        log,
+        response.status,
+        started.elapsed().as_millis() as u64,
+        &request_id,
+        cause.as_deref(),
     );
-    fields.insert("request_id".into(), json!(request_id));
-    if let Some(tenant) = &log.tenant {
-        fields.insert("tenant".into(), json!(tenant));
-    }
-    if let Some(cause) = &cause {
-        fields.insert("error".into(), json!(cause));
-    }
     let level = if response.status >= 500 {
         Level::Error
     } else {

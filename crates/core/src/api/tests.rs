@@ -498,3 +498,43 @@ fn job_bodies_use_rfc3339_and_links() {
     );
     assert_eq!(handlers::job_json(&job, true)["tenant"], "demo");
 }
+
+#[test]
+fn log_lines_name_the_route_template_and_tenant_but_no_secrets() {
+    let req = authed(request("GET", &format!("/api/v1/jobs/{UUID}")), DEMO_KEY);
+    let log = RequestLog {
+        route: Some("/api/v1/jobs/{id}"),
+        tenant: Some("demo".into()),
+    };
+    let fields = log_fields(
+        &req,
+        &log,
+        503,
+        7,
+        "req-1",
+        Some("redis unavailable: refused"),
+    );
+    assert_eq!(
+        Value::Object(fields.clone()),
+        json!({
+            "method": "GET", "route": "/api/v1/jobs/{id}", "status": 503, "duration_ms": 7,
+            "request_id": "req-1", "tenant": "demo", "error": "redis unavailable: refused"
+        })
+    );
+    let line = crate::log::Logger::new("api", crate::log::Level::Info).format(
+        crate::log::Level::Error,
+        "request",
+        fields,
+    );
+    assert!(!line.contains(DEMO_KEY) && !line.contains('\n'));
+    let unmatched = log_fields(
+        &request("GET", "/x"),
+        &RequestLog::default(),
+        404,
+        0,
+        "r",
+        None,
+    );
+    assert_eq!(unmatched["route"], "unmatched");
+    assert!(!unmatched.contains_key("tenant") && !unmatched.contains_key("error"));
+}
