@@ -218,3 +218,135 @@ async fn process<H: Http>(
 fn fields<const N: usize>(pairs: [(&str, Value); N]) -> Map<String, Value> {
     pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+
+    use super::*;
+    use crate::config::BlobAuth;
+    use crate::ports::{HttpError, HttpRequest, HttpResponse, RedisArg, RedisError, RedisValue};
+
+    /// Answers every command with the next queued reply, recording commands.
+    struct FakeRedis {
+        replies: RefCell<Vec<Result<Vec<RedisValue>, RedisError>>>,
+        commands: RefCell<Vec<Vec<RedisArg>>>,
+    }
+
+    impl Redis for FakeRedis {
+        fn execute(&self, _: &str, args: &[RedisArg]) -> Result<Vec<RedisValue>, RedisError> {
+            self.commands.borrow_mut().push(args.to_vec());
+            self.replies.borrow_mut().remove(0)
+        }
+    }
+
+    struct NoHttp;
+
+    impl Http for NoHttp {
+        async fn send(&self, _: HttpRequest) -> Result<HttpResponse, HttpError> {
+            Err(HttpError("no network in unit tests".into()))
+        }
+    }
+
+    fn blob() -> BlobConfig {
+        BlobConfig {
+            endpoint: "http://127.0.0.1:1/acct".into(),
+            account: "acct".into(),
+            container: "results".into(),
+            auth: BlobAuth::Sas {
+                token: "sig=x".into(),
+            },
+        }
+    }
+
+    fn block_on<F: std::future::Future>(future: F) -> F::Output {
+        let mut future = std::pin::pin!(future);
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        loop {
+            if let std::task::Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+                return out;
+            }
+        }
+    }
+
+    fn run(
+        message: &[u8],
+        replies: Vec<Result<Vec<RedisValue>, RedisError>>,
+    ) -> (Result<WorkerReport, PipelineError>, Vec<Vec<RedisArg>>) {
+        let redis = FakeRedis {
+            replies: RefCell::new(replies),
+            commands: RefCell::new(Vec::new()),
+        };
+        let log = Logger::new("test", Level::Error);
+        let result = block_on(handle_message(
+            message,
+            &PipelineConfig::default(),
+            &blob(),
+            &redis,
+            &NoHttp,
+            &log,
+        ));
+        (result, redis.commands.into_inner())
+    }
+
+    #[test]
+    fn garbage_message_claims_without_a_job_id() {
+        let (result, commands) = run(b"\xff garbage", vec![Ok(vec![RedisValue::Int(0)])]);
+        assert_eq!(result.unwrap(), WorkerReport::default());
+        // EVALSHA sha 0 prefix lease batch message_id: the message id is empty.
+        assert_eq!(commands[0].last(), Some(&RedisArg::from("")));
+    }
+
+    #[test]
+    fn redis_failure_is_returned() {
+        let (result, _) = run(b"x", vec![Err(RedisError::Unavailable("refused".into()))]);
+        assert_eq!(result, Err(PipelineError::Unavailable("refused".into())));
+    }
+
+    #[test]
+    fn blob_outage_is_a_retryable_failure_and_unknown_types_are_permanent() {
+        let id = "0b7c3f3e-1111-4222-8333-444455556666";
+        let b = |s: &str| RedisValue::Bytes(s.as_bytes().to_vec());
+        let claim = vec![
+            RedisValue::Int(0),
+            b(id),
+            b("acme"),
+            b("text-stats"),
+            RedisValue::Int(1),
+            b(r#"{"text":"hi"}"#),
+            b(id),
+            b("acme"),
+            b("no-such-type"),
+            RedisValue::Int(1),
+            b("{}"),
+        ];
+        let (result, commands) = run(
+            id.as_bytes(),
+            vec![
+                Ok(claim),
+                Ok(vec![b("queued"), RedisValue::Int(1)]),
+                Ok(vec![b("failed")]),
+            ],
+        );
+        assert_eq!(
+            result.unwrap(),
+            WorkerReport {
+                claimed: 2,
+                retrying: 1,
+                failed: 1,
+                ..WorkerReport::default()
+            }
+        );
+        // fail ARGV: prefix id attempt error retryable backoff
+        assert_eq!(
+            commands[1][6],
+            RedisArg::from("1"),
+            "blob outage is retryable"
+        );
+        assert_eq!(
+            commands[2][6],
+            RedisArg::from("0"),
+            "unknown type is permanent"
+        );
+    }
+}
