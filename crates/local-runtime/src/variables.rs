@@ -117,6 +117,13 @@ pub enum Provider {
     },
 }
 
+impl std::fmt::Debug for Provider {
+    // Values may be secrets: only the description is shown.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
 impl Provider {
     pub fn env(prefix: Option<String>, dotenv_path: Option<PathBuf>) -> Self {
         Provider::Env {
