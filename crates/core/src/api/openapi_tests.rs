@@ -157,3 +157,22 @@ fn error_responses_are_problems_and_all_carry_the_request_id() {
         }
     }
 }
+
+#[test]
+fn submission_examples_are_accepted_by_their_job_types() {
+    let doc = document();
+    let examples = doc["paths"]["/api/v1/jobs"]["post"]["requestBody"]["content"]
+        ["application/json"]["examples"]
+        .as_object()
+        .unwrap();
+    let mut covered = BTreeSet::new();
+    for (name, example) in examples {
+        let value = &example["value"];
+        let job_type = value["type"].as_str().unwrap();
+        let kind = crate::jobs::find(job_type).unwrap();
+        kind.validate(&value["input"])
+            .unwrap_or_else(|e| panic!("example {name}: {e}"));
+        covered.insert(job_type);
+    }
+    assert_eq!(covered, crate::jobs::names().collect());
+}
