@@ -2,7 +2,10 @@
 # Offline checks for the Kubernetes side (kubernetes/). Runs every check, then
 # exits non-zero if any of them found something. No cluster is needed.
 #
-#   kustomize    `kubectl kustomize` builds the base and every overlay
+#   kustomize    `kubectl kustomize` builds the base and every overlay, and
+#                every overlay again with each component it does not include
+#                yet (components/redis-in-cluster), as an environment may
+#                switch it on
 #   schemas      built-in kinds against the Kubernetes JSON schemas
 #                (kubernetes-validate, strict); SpinApp and SpinAppExecutor
 #                against spin-operator's CRDs (jsonschema, unknown fields
@@ -10,7 +13,10 @@
 #   project      tests/infra/kubernetes_checks.py: Spin variables vs spin.toml,
 #                secretKeyRefs vs the SecretProviderClasses, pinned images,
 #                resources and ServiceAccounts, NetworkPolicy/PDB selectors vs
-#                pod labels, the traffic the app needs, probes, body limit
+#                pod labels, the traffic the app needs, probes, body limit,
+#                hardening of our own pods, the in-cluster Redis (durable,
+#                reachable only from api and worker), and each environment's
+#                Terraform redis_mode against its overlay
 #   checkov      the built manifests (kubernetes framework, --skip-download)
 #   yamllint     kubernetes/
 #   ShellCheck   kubernetes/platform/install.sh and this script
@@ -46,22 +52,46 @@ check() {
 }
 
 kustomizations=(kubernetes/base kubernetes/overlays/*/)
+components=(kubernetes/components/*/)
+
+build_one() {
+    local dir="$1" out="$2" label="$3"
+    if "$KUBECTL" kustomize "$dir" >"$out"; then
+        printf '  built %s (%s objects)\n' "$label" "$(grep -c '^kind: ' "$out")" >&2
+    else
+        printf '  %s does not build\n' "$label" >&2
+        return 1
+    fi
+}
+
+# An overlay plus one component, in a scratch kustomization (kustomize only
+# takes relative paths).
+build_variant() {
+    local overlay="$1" component="$2" dir
+    dir="$BUILD_DIR/variant-$(basename "$overlay")-$(basename "$component")"
+    mkdir -p "$dir"
+    printf 'resources:\n  - %s\ncomponents:\n  - %s\n' \
+        "$(realpath --relative-to="$dir" "$overlay")" "$(realpath --relative-to="$dir" "$component")" \
+        >"$dir/kustomization.yaml"
+    build_one "$dir" "$dir.yaml" "$overlay + $component"
+}
+
 build_all() {
-    local dir out status=0
+    local dir component status=0
     for dir in "${kustomizations[@]}"; do
         dir="${dir%/}"
-        out="$BUILD_DIR/$(basename "$dir").yaml"
-        if "$KUBECTL" kustomize "$dir" >"$out"; then
-            printf '  built %s (%s objects)\n' "$dir" "$(grep -c '^kind: ' "$out")" >&2
-        else
-            printf '  %s does not build\n' "$dir" >&2
-            status=1
-        fi
+        build_one "$dir" "$BUILD_DIR/$(basename "$dir").yaml" "$dir" || status=1
+        [ "$dir" = kubernetes/base ] && continue
+        for component in "${components[@]}"; do
+            component="${component%/}"
+            grep -q "^  - \.\./\.\./components/$(basename "$component")/\?$" "$dir/kustomization.yaml" && continue
+            build_variant "$dir" "$component" || status=1
+        done
     done
     return "$status"
 }
 
-check "kubectl kustomize (${#kustomizations[@]} kustomizations, $("$KUBECTL" version --client | sed -n 's/^Kustomize Version: //p'))" \
+check "kubectl kustomize (${#kustomizations[@]} kustomizations and their optional components, $("$KUBECTL" version --client | sed -n 's/^Kustomize Version: //p'))" \
     build_all
 
 check "schemas and project checks (tests/infra/kubernetes_checks.py)" \

@@ -35,6 +35,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import tomllib
 import urllib.request
 from dataclasses import dataclass, field
@@ -105,6 +106,8 @@ class Workload:
     containers: list[dict[str, Any]] = field(default_factory=list)
     volumes: list[dict[str, Any]] = field(default_factory=list)
     spinapp: dict[str, Any] | None = None
+    pod_spec: dict[str, Any] = field(default_factory=dict)
+    doc: dict[str, Any] = field(default_factory=dict)
 
 
 # --- loading -------------------------------------------------------------------
@@ -292,6 +295,7 @@ def workloads(docs: list[dict[str, Any]]) -> list[Workload]:
                     containers=[container],
                     volumes=spec.get("volumes") or [],
                     spinapp=doc,
+                    doc=doc,
                 )
             )
         elif kind in POD_TEMPLATE_PATHS or kind == "Pod":
@@ -310,6 +314,8 @@ def workloads(docs: list[dict[str, Any]]) -> list[Workload]:
                     containers=list(pod_spec.get("initContainers") or [])
                     + list(pod_spec.get("containers") or []),
                     volumes=pod_spec.get("volumes") or [],
+                    pod_spec=pod_spec,
+                    doc=doc,
                 )
             )
     return result
@@ -955,6 +961,438 @@ def check_ingress_limits(source: str, docs: list[dict[str, Any]], spin: dict[str
     return findings
 
 
+LONG_RUNNING = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"}
+
+
+def check_pod_hardening(source: str, docs: list[dict[str, Any]]) -> list[Finding]:
+    """Pods we define ourselves (not SpinApps) follow the hardening of aks-baseline.
+
+    Non-root, RuntimeDefault seccomp, no privilege escalation, no capabilities,
+    read-only root filesystem; long-running ones also have liveness and
+    readiness probes. SpinApp pods cannot carry a securityContext (SpinApp
+    0.6.1 has no field for it), see kubernetes/README.md.
+    """
+    findings = []
+    for workload in workloads(docs):
+        if workload.kind == "SpinApp":
+            continue
+        pod_context = workload.pod_spec.get("securityContext") or {}
+        regular = list(workload.pod_spec.get("containers") or [])
+        for container in workload.containers:
+            name = container.get("name")
+            context = container.get("securityContext") or {}
+            problems = []
+            if not (context.get("runAsNonRoot") or pod_context.get("runAsNonRoot")):
+                problems.append("runAsNonRoot: true")
+            seccomp = dig(context, "seccompProfile", "type") or dig(pod_context, "seccompProfile", "type")
+            if seccomp != "RuntimeDefault":
+                problems.append("seccompProfile RuntimeDefault")
+            if context.get("allowPrivilegeEscalation") is not False:
+                problems.append("allowPrivilegeEscalation: false")
+            if "ALL" not in (dig(context, "capabilities", "drop") or []):
+                problems.append("capabilities.drop: [ALL]")
+            if dig(context, "capabilities", "add"):
+                problems.append("no capabilities.add")
+            if context.get("readOnlyRootFilesystem") is not True:
+                problems.append("readOnlyRootFilesystem: true")
+            if problems:
+                findings.append(
+                    Finding(source, workload.ref, f"container `{name}` is not hardened: needs "
+                            + ", ".join(problems))
+                )
+            if workload.kind in LONG_RUNNING and container in regular:
+                missing = [p for p in ("livenessProbe", "readinessProbe") if not container.get(p)]
+                if missing:
+                    findings.append(
+                        Finding(source, workload.ref, f"container `{name}` has no {' and no '.join(missing)}")
+                    )
+    return findings
+
+
+# --- in-cluster Redis ------------------------------------------------------------
+
+REDIS_PORT = 6379
+# The Spin variable holding the redis:// URL (with the password) the apps use.
+REDIS_ADDRESS_VARIABLE = "redis_address"
+# The Spin variable holding host:port, the apps' outbound allow-list entry.
+REDIS_HOST_VARIABLE = "redis_host"
+REDIS_COMPONENT = "components/redis-in-cluster"
+
+
+def is_redis_image(image: str) -> bool:
+    """`redis:7.4`, `docker.io/library/redis@sha256:...`, `<registry>/redis:...`."""
+    name = image.split("@")[0].rsplit("/", 1)[-1].split(":")[0]
+    return name == "redis"
+
+
+def redis_workloads(docs: list[dict[str, Any]]) -> list[Workload]:
+    return [
+        w for w in workloads(docs)
+        if w.kind != "SpinApp" and any(is_redis_image(c.get("image") or "") for c in w.containers)
+    ]
+
+
+def container_ports(workload: Workload) -> dict[str | int, int]:
+    """Port names and numbers of the workload's containers, mapped to the number."""
+    ports: dict[str | int, int] = {}
+    for container in workload.containers:
+        for port in container.get("ports") or []:
+            number = port.get("containerPort")
+            ports[number] = number
+            if port.get("name"):
+                ports[port["name"]] = number
+    return ports
+
+
+def redis_services(docs: list[dict[str, Any]], redis: Workload) -> list[dict[str, Any]]:
+    """Services that select the Redis pods and forward port 6379 to Redis's 6379."""
+    found = []
+    ports = container_ports(redis)
+    for (namespace, _), service in objects_of(docs, "Service").items():
+        selector = dig(service, "spec", "selector")
+        if namespace != redis.namespace or not selector:
+            continue
+        if not selector_matches({"matchLabels": selector}, redis.labels):
+            continue
+        for port in dig(service, "spec", "ports") or []:
+            target = port.get("targetPort", port.get("port"))
+            if port.get("port") == REDIS_PORT and ports.get(target) == REDIS_PORT:
+                found.append(service)
+                break
+    return found
+
+
+def in_cluster_host(service: dict[str, Any]) -> str:
+    """The name Terraform outputs for the in-cluster Redis (terraform/locals.tf)."""
+    return f"{service['metadata']['name']}.{service['metadata'].get('namespace', 'default')}.svc.cluster.local"
+
+
+def redis_config(docs: list[dict[str, Any]], redis: Workload) -> tuple[dict[str, str], str | None]:
+    """Directives of the redis.conf files the pod mounts from ConfigMaps, and where they are mounted."""
+    config_maps = objects_of(docs, "ConfigMap")
+    directives: dict[str, str] = {}
+    where = None
+    mounts = {
+        m.get("name"): m.get("mountPath") for c in redis.containers for m in c.get("volumeMounts") or []
+    }
+    for volume in redis.volumes:
+        name = dig(volume, "configMap", "name")
+        config_map = config_maps.get((redis.namespace, name)) if name else None
+        if not config_map:
+            continue
+        for key, text in (config_map.get("data") or {}).items():
+            if not key.endswith(".conf"):
+                continue
+            where = f"ConfigMap {name}, key {key}, mounted at {mounts.get(volume.get('name'))}"
+            for line in str(text).splitlines():
+                parts = line.strip().split(None, 1)
+                if parts and not parts[0].startswith("#"):
+                    directives[parts[0].lower()] = parts[1].strip() if len(parts) > 1 else ""
+    return directives, where
+
+
+def redis_clients(docs: list[dict[str, Any]], spin: dict[str, Any], namespace: str) -> list[Workload]:
+    """The SpinApps whose deployed components (or triggers) use the Redis address."""
+    clients = []
+    for workload in workloads(docs):
+        if workload.kind != "SpinApp" or workload.namespace != namespace:
+            continue
+        spec = workload.spinapp.get("spec", {}) if workload.spinapp else {}
+        selected = spec.get("components") or list(spin_components(spin))
+        if REDIS_ADDRESS_VARIABLE in variables_used(spin, selected):
+            clients.append(workload)
+    return clients
+
+
+def spinapp_variable(docs: list[dict[str, Any]], app: Workload, name: str) -> str | None:
+    """The value a SpinApp gives a variable (literal or from a ConfigMap key)."""
+    config_maps = objects_of(docs, "ConfigMap")
+    for variable in dig(app.spinapp, "spec", "variables") or []:
+        if variable.get("name") != name:
+            continue
+        if "value" in variable:
+            return str(variable["value"])
+        key_ref = dig(variable, "valueFrom", "configMapKeyRef")
+        if key_ref:
+            config_map = config_maps.get((app.namespace, key_ref.get("name"))) or {}
+            value = (config_map.get("data") or {}).get(key_ref.get("key"))
+            return None if value is None else str(value)
+    return None
+
+
+def check_redis(source: str, docs: list[dict[str, Any]], spin: dict[str, Any]) -> list[Finding]:
+    """An in-cluster Redis (components/redis-in-cluster) is durable, private and wired up."""
+    findings = []
+    policies = [d for d in docs if d.get("kind") == "NetworkPolicy"]
+    loads = workloads(docs)
+    for redis in redis_workloads(docs):
+        obj = redis.ref
+        if redis.kind != "StatefulSet":
+            findings.append(Finding(source, obj, "Redis must run as a StatefulSet (a stable pod with its own disk)"))
+        replicas = dig(redis.doc, "spec", "replicas")
+        if replicas not in (None, 1):
+            findings.append(
+                Finding(source, obj, f"runs {replicas} replicas: each would be a separate Redis with its own "
+                        "disk and queue, so clients would see different jobs; run exactly 1")
+            )
+        claims = {dig(t, "metadata", "name") for t in dig(redis.doc, "spec", "volumeClaimTemplates") or []}
+        claim_mounts = {
+            m.get("mountPath") for c in redis.containers for m in c.get("volumeMounts") or []
+            if m.get("name") in claims
+        }
+        directives, where = redis_config(docs, redis)
+        if where is None:
+            findings.append(Finding(source, obj, "mounts no redis.conf from a ConfigMap"))
+        else:
+            if directives.get("appendonly") != "yes":
+                findings.append(
+                    Finding(source, obj, f"{where}: needs `appendonly yes`, or accepted jobs are lost when "
+                            "Redis restarts")
+                )
+            if directives.get("appendfsync", "everysec") not in ("always", "everysec"):
+                findings.append(
+                    Finding(source, obj, f"{where}: appendfsync {directives['appendfsync']} leaves the "
+                            "flush to the kernel; use always (or everysec)")
+                )
+            if directives.get("maxmemory-policy", "noeviction") != "noeviction":
+                findings.append(
+                    Finding(source, obj, f"{where}: maxmemory-policy {directives['maxmemory-policy']} "
+                            "evicts queue keys; use noeviction")
+                )
+            data_dir = directives.get("dir", "").strip("\"'")
+            if data_dir not in claim_mounts:
+                findings.append(
+                    Finding(source, obj, f"{where}: dir `{data_dir or '(unset)'}` is not on a "
+                            "volumeClaimTemplate's volume, so the data dies with the pod")
+                )
+        if not any(key == REDIS_ADDRESS_VARIABLE for _, key, _ in secret_references(redis)):
+            findings.append(
+                Finding(source, obj, f"reads no `{REDIS_ADDRESS_VARIABLE}` Secret key: its password must come "
+                        f"from the same Key Vault secret as the apps' {REDIS_ADDRESS_VARIABLE}")
+            )
+        services = redis_services(docs, redis)
+        if not services:
+            findings.append(
+                Finding(source, obj, f"no Service selects it on port {REDIS_PORT} (targetPort to the "
+                        f"container's {REDIS_PORT})")
+            )
+        clients = redis_clients(docs, spin, redis.namespace)
+        target = endpoint(redis.name, redis.namespace, redis.labels)
+        for workload in loads:
+            if workload is redis:
+                continue
+            subject = endpoint(workload.name, workload.namespace, workload.labels)
+            allowed = policy_allows(policies, subject, target, "egress", REDIS_PORT, "TCP") and policy_allows(
+                policies, target, subject, "ingress", REDIS_PORT, "TCP"
+            )
+            if workload in clients and not allowed:
+                findings.append(
+                    Finding(source, workload.ref, f"NetworkPolicies block it from reaching Redis ({obj}) on "
+                            f"port {REDIS_PORT}, but its components use {REDIS_ADDRESS_VARIABLE}")
+                )
+            elif workload not in clients and allowed:
+                findings.append(
+                    Finding(source, obj, f"NetworkPolicies let {workload.ref} reach Redis on port {REDIS_PORT}; "
+                            "only the SpinApps whose components use "
+                            f"{REDIS_ADDRESS_VARIABLE} may")
+                )
+        outsiders = [endpoint(name, ns, labels) for name, (ns, labels) in EXTERNAL_PODS.items()]
+        outsiders += [endpoint("a pod without labels", redis.namespace, {}),
+                      endpoint("a pod in another namespace", "elsewhere", {})]
+        for outsider in outsiders:
+            if policy_allows(policies, target, outsider, "ingress", REDIS_PORT, "TCP"):
+                findings.append(
+                    Finding(source, obj, f"NetworkPolicies let {outsider.name} ({outsider.namespace}) reach "
+                            f"Redis on port {REDIS_PORT}")
+                )
+        for policy in policies:
+            selector = dig(policy, "spec", "podSelector")
+            if dig(policy, "metadata", "namespace") != redis.namespace or not (
+                selector == {} or selector_matches(selector, redis.labels)
+            ):
+                continue
+            for rule in dig(policy, "spec", "ingress") or []:
+                if any("ipBlock" in peer for peer in rule.get("from") or []):
+                    findings.append(
+                        Finding(source, ref(policy), "admits Redis clients by ipBlock; select the client "
+                                "pods by label instead")
+                    )
+        for service in services:
+            expected = f"{in_cluster_host(service)}:{REDIS_PORT}"
+            for client in clients:
+                value = spinapp_variable(docs, client, REDIS_HOST_VARIABLE)
+                if value is not None and value != expected:
+                    findings.append(
+                        Finding(source, client.ref, f"{REDIS_HOST_VARIABLE} is {value}, but Redis runs in the "
+                                f"cluster as {expected} (the redis_hostname Terraform outputs with "
+                                "redis_mode = \"in-cluster\")")
+                    )
+    return findings
+
+
+# --- environments: Terraform's redis_mode vs the overlay ---------------------------
+
+REDIS_MODE_ASSIGNMENT = re.compile(r'^\s*redis_mode\s*=\s*"([^"]*)"', re.MULTILINE)
+REDIS_MODE_VARIABLE = re.compile(r'variable\s+"redis_mode"\s*\{(?P<body>.*?)^\}', re.MULTILINE | re.DOTALL)
+DEFAULT_ASSIGNMENT = re.compile(r'^\s*default\s*=\s*"([^"]*)"', re.MULTILINE)
+
+
+def terraform_redis_mode(tfvars: Path, variables_tf: Path) -> str | None:
+    """redis_mode of an environment: its .tfvars, else the variable's default."""
+    match = REDIS_MODE_ASSIGNMENT.search(tfvars.read_text()) if tfvars.exists() else None
+    if match:
+        return match.group(1)
+    block = REDIS_MODE_VARIABLE.search(variables_tf.read_text()) if variables_tf.exists() else None
+    default = DEFAULT_ASSIGNMENT.search(block.group("body")) if block else None
+    return default.group(1) if default else None
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    values = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            line = line.strip()
+            if line and not line.startswith("#") and "=" in line:
+                key, value = line.split("=", 1)
+                values[key.strip()] = value.strip()
+    return values
+
+
+def check_redis_mode(
+    source: str,
+    env: str,
+    docs: list[dict[str, Any]],
+    tfvars: Path,
+    variables_tf: Path,
+    outputs_env: Path,
+) -> list[Finding]:
+    """The overlay of an environment runs Redis where Terraform says it runs.
+
+    redis_mode = "in-cluster": the overlay includes components/redis-in-cluster
+    and its terraform-outputs.env points at that Service; "azure-cache": it does
+    not (the component would also take 6379 to the private endpoints away from
+    the apps).
+    """
+    obj = f"Overlay/{env}"
+    mode = terraform_redis_mode(tfvars, variables_tf)
+    services = [s for r in redis_workloads(docs) for s in redis_services(docs, r)]
+    outputs = read_env_file(outputs_env)
+    hostname = outputs.get("redis_hostname", "")
+    where = f"{tfvars.name} of environment {env}"
+    if mode == "in-cluster":
+        if not services:
+            return [
+                Finding(source, obj, f"{where} sets redis_mode = \"in-cluster\", but the overlay does not "
+                        f"include {REDIS_COMPONENT} (no Redis Service in the build)")
+            ]
+        expected = in_cluster_host(services[0])
+        findings = []
+        if hostname != expected:
+            findings.append(
+                Finding(source, obj, f"{outputs_env.name}: redis_hostname is `{hostname}`, but with redis_mode "
+                        f"= \"in-cluster\" Terraform outputs `{expected}`: refresh it from `terraform output`")
+            )
+        if outputs.get("redis_port") != str(REDIS_PORT):
+            findings.append(
+                Finding(source, obj, f"{outputs_env.name}: redis_port is `{outputs.get('redis_port')}`, "
+                        f"expected {REDIS_PORT}")
+            )
+        return findings
+    if mode == "azure-cache":
+        findings = []
+        if services:
+            findings.append(
+                Finding(source, obj, f"{where} has redis_mode = \"azure-cache\", but the overlay includes "
+                        f"{REDIS_COMPONENT}: remove it, or set redis_mode = \"in-cluster\"")
+            )
+        if hostname.endswith(".svc.cluster.local"):
+            findings.append(
+                Finding(source, obj, f"{outputs_env.name}: redis_hostname `{hostname}` is an in-cluster "
+                        "Service, but redis_mode is \"azure-cache\"")
+            )
+        return findings
+    return [Finding(source, obj, f"{where}: unknown redis_mode {mode!r} (azure-cache or in-cluster)")]
+
+
+def environment_files(path: Path, repo_root: Path) -> tuple[str, Path, Path, Path] | None:
+    """(env, tfvars, variables.tf, terraform-outputs.env) for kubernetes/overlays/<env>."""
+    if path.resolve().parent != (repo_root / "kubernetes" / "overlays").resolve():
+        return None
+    env = path.name
+    tfvars = repo_root / "terraform" / "environments" / env / "terraform.tfvars"
+    if not tfvars.exists():
+        return None
+    return env, tfvars, repo_root / "terraform" / "variables.tf", path / "terraform-outputs.env"
+
+
+def check_environments(repo_root: Path = REPO_ROOT) -> list[Finding]:
+    """Every Terraform environment has an overlay of the same name."""
+    findings = []
+    for tfvars in sorted((repo_root / "terraform" / "environments").glob("*/terraform.tfvars")):
+        env = tfvars.parent.name
+        if not (repo_root / "kubernetes" / "overlays" / env / "kustomization.yaml").exists():
+            findings.append(
+                Finding(f"terraform/environments/{env}", f"Overlay/{env}", "no kubernetes/overlays/"
+                        f"{env}: its redis_mode and Terraform outputs cannot be checked")
+            )
+    return findings
+
+
+# --- optional components -----------------------------------------------------------
+
+
+def included_components(kustomization: Path) -> set[Path]:
+    doc = yaml.safe_load((kustomization / "kustomization.yaml").read_text()) or {}
+    return {(kustomization / c).resolve() for c in doc.get("components") or []}
+
+
+def component_variants(repo_root: Path = REPO_ROOT) -> list[tuple[Path, Path]]:
+    """(overlay, component) for every component an overlay does not include yet.
+
+    An environment may switch such a component on (components/redis-in-cluster),
+    so every overlay is also checked with it.
+    """
+    components = sorted(p.parent for p in (repo_root / "kubernetes" / "components").glob("*/kustomization.yaml"))
+    variants = []
+    for overlay in kustomizations(repo_root):
+        if overlay.name == "base":
+            continue
+        included = included_components(overlay)
+        variants += [(overlay, c) for c in components if c.resolve() not in included]
+    return variants
+
+
+def build_variant(overlay: Path, component: Path) -> list[dict[str, Any]]:
+    """Builds an overlay with one more component (kustomize only takes relative paths)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        text = (
+            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+            f"resources:\n  - {os.path.relpath(overlay.resolve(), tmp)}\n"
+            f"components:\n  - {os.path.relpath(component.resolve(), tmp)}\n"
+        )
+        (Path(tmp) / "kustomization.yaml").write_text(text)
+        return build(Path(tmp))
+
+
+def check_variant(
+    overlay: Path,
+    component: Path,
+    spin: dict[str, Any],
+    crd_schemas: dict[tuple[str, str, str], dict[str, Any]],
+    kubernetes_version: str = DEFAULT_KUBERNETES_VERSION,
+    repo_root: Path = REPO_ROOT,
+) -> list[Finding]:
+    def rel(p: Path) -> str:
+        return str(p.relative_to(repo_root)) if p.is_relative_to(repo_root) else str(p)
+
+    source = f"{rel(overlay)} + {rel(component)}"
+    try:
+        docs = build_variant(overlay, component)
+    except BuildError as error:
+        return [Finding(source, "kustomization", str(error))]
+    return check_documents(source, docs, spin, crd_schemas, kubernetes_version)
+
+
 # --- entry points --------------------------------------------------------------
 
 
@@ -977,6 +1415,8 @@ def check_documents(
         + check_selectors(source, docs)
         + check_traffic(source, docs)
         + check_ingress_limits(source, docs, spin)
+        + check_pod_hardening(source, docs)
+        + check_redis(source, docs, spin)
     )
 
 
@@ -999,7 +1439,11 @@ def check_kustomization(
         docs = build(path)
     except BuildError as error:
         return [Finding(source, "kustomization", str(error))]
-    return check_documents(source, docs, spin, crd_schemas, kubernetes_version)
+    findings = check_documents(source, docs, spin, crd_schemas, kubernetes_version)
+    environment = environment_files(path, repo_root)
+    if environment:
+        findings += check_redis_mode(source, environment[0], docs, *environment[1:])
+    return findings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1025,6 +1469,11 @@ def main(argv: list[str] | None = None) -> int:
         for path in targets:
             checked.append(str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path))
             findings += check_kustomization(path, spin, crd_schemas, args.kubernetes_version)
+        if not args.kustomizations:
+            for overlay, component in component_variants():
+                checked.append(f"{overlay.relative_to(REPO_ROOT)} + {component.relative_to(REPO_ROOT)}")
+                findings += check_variant(overlay, component, spin, crd_schemas, args.kubernetes_version)
+            findings += check_environments()
     for finding in findings:
         print(f"FAIL {finding}")
     verdict = "FAILED" if findings else "passed"

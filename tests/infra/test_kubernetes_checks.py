@@ -117,7 +117,7 @@ BROKEN = {
 
 def test_every_broken_fixture_is_listed():
     on_disk = {p.name for p in FIXTURES.glob("broken-*") if p.is_dir()}
-    assert on_disk == set(BROKEN)
+    assert on_disk == set(BROKEN) | set(BROKEN_REDIS)
 
 
 @pytest.mark.parametrize("name", sorted(BROKEN))
@@ -256,3 +256,149 @@ def test_prod_zone_spread_patch_selects_the_api_pods():
         },
     }
     kubernetes_validate.validate(deployment, kc.DEFAULT_KUBERNETES_VERSION, strict=True)
+
+
+# --- the in-cluster Redis (components/redis-in-cluster) ----------------------
+
+# Each builds on fixtures/kubernetes/redis-valid (the dev overlay with the
+# component) and is checked against the real spin.toml.
+BROKEN_REDIS = {
+    "broken-redis-open-policy": "StatefulSet/redis: NetworkPolicies let CronJob/sweep reach Redis on port 6379",
+    "broken-redis-worker-blocked": "SpinApp/worker: NetworkPolicies block it from reaching Redis (StatefulSet/redis)",
+    "broken-redis-any-namespace": "NetworkPolicies let a pod in another namespace (elsewhere) reach Redis",
+    "broken-redis-ip-block": "NetworkPolicy/redis: admits Redis clients by ipBlock",
+    "broken-redis-no-aof": "needs `appendonly yes`, or accepted jobs are lost when Redis restarts",
+    "broken-redis-replicas": "runs 2 replicas: each would be a separate Redis",
+    "broken-redis-writable-root": "container `redis` is not hardened: needs allowPrivilegeEscalation: false, "
+    "readOnlyRootFilesystem: true",
+    "broken-redis-service-port": "StatefulSet/redis: no Service selects it on port 6379",
+    "broken-redis-host": "SpinApp/worker: redis_host is redis-jobs-dev.redis.cache.windows.net:6379, but Redis "
+    "runs in the cluster as redis.jobs-platform.svc.cluster.local:6379",
+}
+REDIS_MODE = FIXTURES / "redis-mode"
+
+
+@pytest.fixture(scope="module")
+def real_spin():
+    return kc.load_spin_manifest(ROOT / "spin.toml")
+
+
+def test_redis_fixture_passes(crd_schemas, real_spin):
+    findings = kc.check_kustomization(FIXTURES / "redis-valid", real_spin, crd_schemas, repo_root=ROOT)
+    assert findings == [], messages(findings)
+
+
+@pytest.mark.parametrize("name", sorted(BROKEN_REDIS))
+def test_broken_redis_fixture_is_rejected(name, crd_schemas, real_spin):
+    findings = kc.check_kustomization(FIXTURES / name, real_spin, crd_schemas, repo_root=ROOT)
+    text = messages(findings)
+    assert BROKEN_REDIS[name] in text, text
+    assert all(f.source.endswith(name) and "/" in f.obj for f in findings)
+
+
+def test_every_overlay_is_also_checked_with_the_redis_component(crd_schemas, real_spin):
+    variants = kc.component_variants(ROOT)
+    component = ROOT / "kubernetes" / "components" / "redis-in-cluster"
+    assert {(o.name, c) for o, c in variants} >= {("dev", component), ("prod", component)}
+    for overlay, extra in variants:
+        findings = kc.check_variant(overlay, extra, real_spin, crd_schemas, repo_root=ROOT)
+        assert findings == [], messages(findings)
+
+
+def test_redis_component_wires_the_apps_to_the_service():
+    docs = kc.build(FIXTURES / "redis-valid")
+    (redis,) = kc.redis_workloads(docs)
+    (service,) = kc.redis_services(docs, redis)
+    assert kc.in_cluster_host(service) == "redis.jobs-platform.svc.cluster.local"
+    clients = {w.name for w in kc.redis_clients(docs, kc.load_spin_manifest(ROOT / "spin.toml"), redis.namespace)}
+    assert clients == {"api", "worker"}
+    config = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("jobs-platform-"))
+    assert config["data"]["redis_host"] == "redis.jobs-platform.svc.cluster.local:6379"
+    # The api and worker no longer send 6379 to the private endpoint subnet; Blob Storage (443) stays.
+    for policy in (d for d in docs if d["kind"] == "NetworkPolicy" and d["metadata"]["name"] in ("api", "worker")):
+        for rule in policy["spec"]["egress"]:
+            if any("ipBlock" in peer for peer in rule["to"]):
+                assert [p["port"] for p in rule["ports"]] == [443]
+
+
+def test_terraform_in_cluster_host_is_the_component_service():
+    """terraform/locals.tf builds redis_hostname from the same namespace and name."""
+    import re
+
+    locals_tf = (ROOT / "terraform" / "locals.tf").read_text()
+    namespace = re.search(r'kubernetes_namespace\s*=\s*"([^"]+)"', locals_tf).group(1)
+    template = re.search(r'in_cluster_redis_host\s*=\s*"([^"]+)"', locals_tf).group(1)
+    host = template.replace("${local.kubernetes_namespace}", namespace)
+    docs = kc.build(FIXTURES / "redis-valid")
+    (redis,) = kc.redis_workloads(docs)
+    (service,) = kc.redis_services(docs, redis)
+    assert host == kc.in_cluster_host(service)
+
+
+def test_terraform_redis_mode_defaults_to_the_variable_default():
+    variables = ROOT / "terraform" / "variables.tf"
+    assert kc.terraform_redis_mode(REDIS_MODE / "default.tfvars", variables) == "azure-cache"
+    assert kc.terraform_redis_mode(REDIS_MODE / "in-cluster.tfvars", variables) == "in-cluster"
+
+
+@pytest.fixture(scope="module")
+def builds():
+    return {
+        "azure": kc.build(ROOT / "kubernetes" / "overlays" / "dev"),
+        "in-cluster": kc.build(FIXTURES / "redis-valid"),
+    }
+
+
+@pytest.mark.parametrize(
+    ("build", "tfvars", "outputs", "expected"),
+    [
+        ("azure", "default.tfvars", "azure-cache-outputs.env", None),
+        ("azure", "azure-cache.tfvars", "azure-cache-outputs.env", None),
+        ("in-cluster", "in-cluster.tfvars", "in-cluster-outputs.env", None),
+        ("azure", "in-cluster.tfvars", "in-cluster-outputs.env",
+         'sets redis_mode = "in-cluster", but the overlay does not include components/redis-in-cluster'),
+        ("in-cluster", "in-cluster.tfvars", "azure-cache-outputs.env",
+         "redis_hostname is `redis-jobs-dev.redis.cache.windows.net`, but with redis_mode = \"in-cluster\" "
+         "Terraform outputs `redis.jobs-platform.svc.cluster.local`"),
+        ("in-cluster", "azure-cache.tfvars", "in-cluster-outputs.env",
+         'has redis_mode = "azure-cache", but the overlay includes components/redis-in-cluster'),
+        ("in-cluster", "default.tfvars", "in-cluster-outputs.env",
+         "redis_hostname `redis.jobs-platform.svc.cluster.local` is an in-cluster Service"),
+        ("azure", "unknown.tfvars", "azure-cache-outputs.env", "unknown redis_mode 'managed-redis'"),
+    ],
+)
+def test_redis_mode_matches_the_overlay(builds, build, tfvars, outputs, expected):
+    findings = kc.check_redis_mode(
+        "overlay", "dev", builds[build], REDIS_MODE / tfvars, ROOT / "terraform" / "variables.tf", REDIS_MODE / outputs
+    )
+    if expected is None:
+        assert findings == [], messages(findings)
+    else:
+        assert expected in messages(findings)
+        assert all(f.obj == "Overlay/dev" for f in findings)
+
+
+def test_real_overlays_are_checked_against_their_terraform_environment():
+    for env in ("dev", "prod"):
+        found = kc.environment_files(ROOT / "kubernetes" / "overlays" / env, ROOT)
+        assert found is not None and found[0] == env
+        assert found[1] == ROOT / "terraform" / "environments" / env / "terraform.tfvars"
+    assert kc.environment_files(FIXTURES / "redis-valid", ROOT) is None
+    assert kc.check_environments(ROOT) == []
+
+
+def test_terraform_environment_without_overlay_is_reported(tmp_path):
+    (tmp_path / "terraform" / "environments" / "staging").mkdir(parents=True)
+    (tmp_path / "terraform" / "environments" / "staging" / "terraform.tfvars").write_text('environment = "staging"\n')
+    findings = kc.check_environments(tmp_path)
+    assert len(findings) == 1 and "no kubernetes/overlays/staging" in findings[0].message
+
+
+@pytest.mark.parametrize(
+    ("image", "expected"),
+    [("redis:7.4.8-alpine@sha256:" + "a" * 64, True), ("docker.io/library/redis:7", True),
+     ("example.azurecr.io/redis@sha256:" + "b" * 64, True), ("redis-exporter:1", False),
+     ("bitnami/redis-sentinel:7", False), ("curlimages/curl:8", False)],
+)
+def test_redis_images(image, expected):
+    assert kc.is_redis_image(image) is expected
