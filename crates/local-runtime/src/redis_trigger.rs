@@ -39,9 +39,9 @@ impl Subscriber {
     pub async fn connect(&self) -> Result<redis::aio::PubSub> {
         let client = redis::Client::open(self.address.as_str()).map_err(|e| {
             anyhow!(
-                "invalid Redis trigger address {}: {}",
+                "invalid Redis trigger address {}: {:?}",
                 display_addr(&self.address),
-                format!("{:?}", e.kind())
+                e.kind()
             )
         })?;
         let server = display_addr(&self.address);

@@ -113,7 +113,7 @@ impl Router {
     /// The best route for `path`, or `None` (Spin answers 404).
     pub fn route(&self, path: &str) -> Option<RouteMatch> {
         let path_segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-        let mut best: Option<(Score, &Route, Vec<(String, String)>)> = None;
+        let mut best: Option<(Score, &Route, Params)> = None;
         for r in &self.routes {
             if r.wildcard {
                 if path_segments.len() < r.segments.len() {
@@ -168,6 +168,8 @@ impl Router {
         })
     }
 }
+
+type Params = Vec<(String, String)>;
 
 /// Ranking: exact routes first, then the longest prefix, then literal
 /// segments before parameters, position by position.
