@@ -12,15 +12,19 @@
 #       Copy kubernetes/ to a temporary directory, point the overlay's
 #       `jobs-platform` image at <image-ref>, build it with kubectl kustomize,
 #       check that the SpinApps `api` and `worker` carry that image, apply it
-#       server-side and wait until both SpinApps are ready.
+#       server-side and wait until both SpinApps are ready. Then patch the
+#       Deployments spin-operator created with what SpinApp cannot express
+#       (prod: the api's zone spread) and wait for that rollout.
 #
 # Environment:
 #   AKS_CLUSTER_NAME, AKS_RESOURCE_GROUP  when both are set, fetch the cluster's
 #       credentials with `az aks get-credentials` and convert them for
 #       kubelogin (Azure CLI sign-in) into a temporary kubeconfig; otherwise
 #       the current kubectl context is used.
-#   DEPLOY_DRY_RUN=1   build and check the manifests, print them, apply nothing.
-#   DEPLOY_TIMEOUT     seconds to wait for the SpinApps (default 600).
+#   DEPLOY_DRY_RUN=1   build and check the manifests, print them, apply and
+#       patch nothing (stderr names the Deployment patches that would follow).
+#   DEPLOY_TIMEOUT     seconds to wait for the SpinApps, and for each patched
+#       Deployment's rollout (default 600).
 #   KUBECTL            kubectl to use (default: .venv/tools/bin/kubectl, the
 #       pinned kubectl that scripts/check-kubernetes.sh builds the overlays
 #       with, else kubectl on PATH).
@@ -32,9 +36,17 @@ NAMESPACE=jobs-platform
 SPIN_APPS=(api worker)
 BASE_IMAGE=jobs-platform
 DEPLOY_TMP=""
+# Strategic merge patches for the Deployments spin-operator creates, applied
+# after the SpinApps are ready (SpinApp 0.6.1 has no affinity or topology
+# fields): <env>:<Deployment>:<patch file under kubernetes/>. The operator
+# applies its Deployments server-side and owns only the fields it sets, so a
+# patch stays; applying it again changes nothing and starts no rollout.
+DEPLOYMENT_PATCHES=(
+    "prod:api:overlays/prod/api-zone-spread-patch.yaml"
+)
 
 usage() {
-    sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
@@ -189,9 +201,31 @@ wait_spin_app() {
     printf 'SpinApp %s: %s/%s replicas ready\n' "$app" "$ready" "$want" >&2
 }
 
+# The DEPLOYMENT_PATCHES entries of an environment, as "<Deployment>:<file>".
+deployment_patches() {
+    local env="$1" entry
+    for entry in "${DEPLOYMENT_PATCHES[@]}"; do
+        [ "${entry%%:*}" = "$env" ] && printf '%s\n' "${entry#*:}"
+    done
+    return 0
+}
+
+# Patch the operator's Deployments of the environment and wait for their rollout.
+patch_deployments() {
+    local kubectl="$1" env="$2" dir="$3" entry deployment file
+    while IFS= read -r entry; do
+        deployment="${entry%%:*}"
+        file="$dir/${entry#*:}"
+        step "patch deployment $deployment (${entry#*:})"
+        "$kubectl" -n "$NAMESPACE" patch deployment "$deployment" --type strategic \
+            --field-manager=jobs-platform-deploy --patch-file "$file"
+        "$kubectl" -n "$NAMESPACE" rollout status "deployment/$deployment" --timeout="${DEPLOY_TIMEOUT:-600}s"
+    done < <(deployment_patches "$env")
+}
+
 cmd_deploy() {
     [ "$#" -eq 2 ] || usage
-    local env="$1" ref="$2" overlay tmp kubectl app
+    local env="$1" ref="$2" overlay tmp kubectl app entry
     overlay="$ROOT/kubernetes/overlays/$env"
     [ -f "$overlay/kustomization.yaml" ] || die "no overlay at kubernetes/overlays/$env"
     kubectl="${KUBECTL:-$(pick_tool kubectl)}" || die "kubectl is required (run scripts/bootstrap.sh)"
@@ -206,9 +240,17 @@ cmd_deploy() {
     set_image "$tmp/kubernetes/overlays/$env/kustomization.yaml" "$ref"
     "$kubectl" kustomize "$tmp/kubernetes/overlays/$env" >"$tmp/manifests.yaml"
     check_manifests "$tmp/manifests.yaml" "$ref"
+    # Fail before applying anything if a patch is missing.
+    while IFS= read -r entry; do
+        [ -f "$tmp/kubernetes/${entry#*:}" ] || die "patch for deployment ${entry%%:*} not found: kubernetes/${entry#*:}"
+    done < <(deployment_patches "$env")
 
     if [ "${DEPLOY_DRY_RUN:-0}" = 1 ]; then
         cat "$tmp/manifests.yaml"
+        while IFS= read -r entry; do
+            printf 'dry run: after the SpinApps are ready, would patch deployment %s with kubernetes/%s\n' \
+                "${entry%%:*}" "${entry#*:}" >&2
+        done < <(deployment_patches "$env")
         step "dry run: nothing applied"
         return
     fi
@@ -219,6 +261,7 @@ cmd_deploy() {
     for app in "${SPIN_APPS[@]}"; do
         wait_spin_app "$kubectl" "$app" "$ref"
     done
+    patch_deployments "$kubectl" "$env" "$tmp/kubernetes"
     step "deployed $ref to $env"
 }
 

@@ -178,6 +178,19 @@ def test_rejects_dependabot_without_ecosystems():
     assert "no Dependabot updates for terraform" in out
 
 
+def test_rejects_an_overlay_patch_that_deploy_does_not_apply(tmp_path):
+    root = tmp_path / "repo"
+    shutil.copytree(ROOT / "kubernetes", root / "kubernetes")
+    (root / "scripts").mkdir()
+    text = (ROOT / wc.DEPLOY_SCRIPT).read_text().replace('    "prod:api:overlays/prod/api-zone-spread-patch.yaml"\n', "")
+    (root / wc.DEPLOY_SCRIPT).write_text(text)
+    out = messages(wc.check_deploy_overlays(root))
+    assert "kubernetes/overlays/prod/api-zone-spread-patch.yaml: is not used by the kustomization and " \
+        "scripts/deploy.sh does not apply it" in out
+    # The overlays' own files (kustomization.yaml, terraform-outputs.env) are not patches.
+    assert "terraform-outputs" not in out and "kubernetes/overlays/dev" not in out
+
+
 # --- scripts/deploy.sh (dry run, no cluster) ---------------------------------
 
 needs_kubectl = pytest.mark.skipif(not (VENV_TOOLS / "kubectl").exists(), reason="run scripts/bootstrap.sh")
@@ -326,8 +339,9 @@ case "$1 $2" in
 esac
 """ % ("cd" * 32)
 
-# Builds with the real kubectl, records applies, and reports every Deployment
-# and SpinApp as rolled out with the image last applied.
+# Builds with the real kubectl, records applies and patches, and reports every
+# Deployment and SpinApp as rolled out with the image last applied. With
+# STUB_PATCH_FAIL=1 a patch fails as it would on a missing Deployment.
 STUB_KUBECTL = """#!/bin/sh
 echo "kubectl $*" >>"$STUB_LOG"
 case "$1" in
@@ -335,6 +349,13 @@ case "$1" in
   apply) cp "$6" "$STUB_LOG.applied"; exit 0 ;;
 esac
 case "$*" in
+  *" patch deployment "*)
+    if [ "${STUB_PATCH_FAIL:-0}" = 1 ]; then
+      echo 'Error from server (NotFound): deployments.apps "api" not found' >&2; exit 1
+    fi
+    for last; do :; done
+    cat "$last" >>"$STUB_LOG.patches"
+    echo "deployment.apps/api patched" ;;
   *"get deployment"*) echo "$STUB_IMAGE" ;;
   *"rollout status"*) echo "deployment successfully rolled out" ;;
   *"get spinapp"*) echo 1 ;;
@@ -370,24 +391,33 @@ def test_push_tags_and_reports_the_digest(tmp_path):
     assert "registry push example.azurecr.io/jobs-platform:v1.2.3" in calls
 
 
-@needs_kubectl
-def test_deploy_applies_server_side_and_waits(tmp_path):
+def run_stubbed_deploy(tmp_path: Path, env_name: str, **extra: str) -> subprocess.CompletedProcess:
     bin_dir = stub_bin(tmp_path)
-    log = tmp_path / "log"
     image = "example.azurecr.io/jobs-platform@sha256:" + "cd" * 32
     env = dict(
         os.environ,
         KUBECTL=str(bin_dir / "kubectl"),
         REAL_KUBECTL=str(VENV_TOOLS / "kubectl"),
-        STUB_LOG=str(log),
+        STUB_LOG=str(tmp_path / "log"),
         STUB_IMAGE=image,
         DEPLOY_TIMEOUT="30",
     )
-    for key in ("DEPLOY_DRY_RUN", "AKS_CLUSTER_NAME", "AKS_RESOURCE_GROUP"):
+    for key in ("DEPLOY_DRY_RUN", "AKS_CLUSTER_NAME", "AKS_RESOURCE_GROUP", "STUB_PATCH_FAIL"):
         env.pop(key, None)
-    result = subprocess.run(
-        [str(ROOT / wc.DEPLOY_SCRIPT), "prod", image], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    env.update(extra)
+    return subprocess.run(
+        [str(ROOT / wc.DEPLOY_SCRIPT), env_name, image], cwd=ROOT, env=env, capture_output=True, text=True,
+        timeout=120,
     )
+
+
+ZONE_SPREAD_PATCH = ROOT / "kubernetes" / "overlays" / "prod" / "api-zone-spread-patch.yaml"
+
+
+@needs_kubectl
+def test_deploy_applies_server_side_and_waits(tmp_path):
+    result = run_stubbed_deploy(tmp_path, "prod")
+    log = tmp_path / "log"
     assert result.returncode == 0, result.stderr
     calls = log.read_text()
     assert "apply --server-side --force-conflicts --field-manager=jobs-platform-deploy -f" in calls
@@ -395,6 +425,97 @@ def test_deploy_applies_server_side_and_waits(tmp_path):
         assert f"rollout status deployment/{app}" in calls
     applied = [d for d in yaml.safe_load_all((tmp_path / "log.applied").read_text()) if d]
     assert {d["metadata"]["name"] for d in applied if d["kind"] == "SpinApp"} >= {"api", "worker"}
+
+
+@needs_kubectl
+def test_prod_deploy_patches_the_api_zone_spread_after_the_spin_apps_are_ready(tmp_path):
+    result = run_stubbed_deploy(tmp_path, "prod")
+    assert result.returncode == 0, result.stderr
+    calls = (tmp_path / "log").read_text().splitlines()
+    patch = "kubectl -n jobs-platform patch deployment api --type strategic --field-manager=jobs-platform-deploy " \
+        "--patch-file "
+    patches = [i for i, c in enumerate(calls) if c.startswith(patch)]
+    assert len(patches) == 1, calls
+    assert calls[patches[0]].endswith("/kubernetes/overlays/prod/api-zone-spread-patch.yaml")
+    # After both SpinApps are ready, then the rollout it causes is awaited.
+    last_wait = max(i for i, c in enumerate(calls) if "get spinapp worker" in c or "get spinapp api" in c)
+    assert patches[0] > last_wait
+    assert any("rollout status deployment/api" in c for c in calls[patches[0] + 1:])
+    # The patch sent is the repository's file, unchanged.
+    assert (tmp_path / "log.patches").read_text() == ZONE_SPREAD_PATCH.read_text()
+    assert "patch deployment api (overlays/prod/api-zone-spread-patch.yaml)" in result.stderr
+
+
+@needs_kubectl
+def test_prod_deploy_can_run_again(tmp_path):
+    first = run_stubbed_deploy(tmp_path, "prod")
+    (tmp_path / "bin").rename(tmp_path / "bin-first")
+    second = run_stubbed_deploy(tmp_path, "prod")
+    assert first.returncode == 0 and second.returncode == 0, second.stderr
+    # The same patch each time: a strategic merge that sets, never appends.
+    text = ZONE_SPREAD_PATCH.read_text()
+    assert (tmp_path / "log.patches").read_text() == text + text
+
+
+def test_zone_spread_patch_is_idempotent_as_a_strategic_merge():
+    """topologySpreadConstraints merge on (topologyKey, whenUnsatisfiable), so re-applying replaces in place."""
+    patch = yaml.safe_load(ZONE_SPREAD_PATCH.read_text())
+    assert set(patch) == {"spec"}
+    constraints = patch["spec"]["template"]["spec"]["topologySpreadConstraints"]
+    keys = [(c["topologyKey"], c["whenUnsatisfiable"]) for c in constraints]
+    assert len(keys) == len(set(keys))
+    # Nothing else in the pod template: the patch must not fight spin-operator's fields.
+    assert set(patch["spec"]["template"]["spec"]) == {"topologySpreadConstraints"}
+
+
+@needs_kubectl
+def test_dev_deploy_patches_nothing(tmp_path):
+    result = run_stubbed_deploy(tmp_path, "dev")
+    assert result.returncode == 0, result.stderr
+    calls = (tmp_path / "log").read_text()
+    assert " patch " not in calls
+    assert "rollout status deployment/api" in calls
+
+
+@needs_kubectl
+def test_deploy_fails_when_the_patch_fails(tmp_path):
+    result = run_stubbed_deploy(tmp_path, "prod", STUB_PATCH_FAIL="1")
+    assert result.returncode != 0
+    assert 'deployments.apps "api" not found' in result.stderr
+    assert "deployed " not in result.stderr
+
+
+@needs_kubectl
+def test_dry_run_names_the_patch_and_applies_nothing(tmp_path):
+    result = run_stubbed_deploy(tmp_path, "prod", DEPLOY_DRY_RUN="1")
+    assert result.returncode == 0, result.stderr
+    docs = [d for d in yaml.safe_load_all(result.stdout) if d]
+    assert {d["metadata"]["name"] for d in docs if d["kind"] == "SpinApp"} == {"api", "worker"}
+    assert (
+        "would patch deployment api with kubernetes/overlays/prod/api-zone-spread-patch.yaml" in result.stderr
+    )
+    calls = (tmp_path / "log").read_text()
+    assert " apply " not in calls and " patch " not in calls and "rollout" not in calls
+
+
+@needs_kubectl
+def test_deploy_refuses_to_start_without_its_patch_file(tmp_path):
+    """A missing patch file stops the deploy before anything is applied."""
+    copy = tmp_path / "repo"
+    shutil.copytree(ROOT / "scripts", copy / "scripts")
+    shutil.copytree(ROOT / "kubernetes", copy / "kubernetes")
+    (copy / "kubernetes" / "overlays" / "prod" / "api-zone-spread-patch.yaml").unlink()
+    bin_dir = stub_bin(tmp_path)
+    env = dict(os.environ, KUBECTL=str(bin_dir / "kubectl"), REAL_KUBECTL=str(VENV_TOOLS / "kubectl"),
+               STUB_LOG=str(tmp_path / "log"), VENV_DIR=str(ROOT / ".venv"))
+    env.pop("DEPLOY_DRY_RUN", None)
+    result = subprocess.run(
+        [str(copy / "scripts" / "deploy.sh"), "prod", "example.azurecr.io/jobs-platform:0123abc"],
+        cwd=copy, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode != 0
+    assert "patch for deployment api not found: kubernetes/overlays/prod/api-zone-spread-patch.yaml" in result.stderr
+    assert " apply " not in (tmp_path / "log").read_text()
 
 
 @needs_curl

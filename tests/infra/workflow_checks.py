@@ -380,8 +380,21 @@ def check_deploy_overlays(root: Path) -> list[Finding]:
     if "apply --server-side" not in text:
         findings.append(Finding(DEPLOY_SCRIPT, "does not `kubectl apply --server-side`"))
     for env in sorted(set(DEPLOY_ENVIRONMENTS.values())):
-        if not (root / "kubernetes" / "overlays" / env / "kustomization.yaml").is_file():
+        overlay = root / "kubernetes" / "overlays" / env
+        if not (overlay / "kustomization.yaml").is_file():
             findings.append(Finding(f"kubernetes/overlays/{env}", "deployed by CI but has no kustomization.yaml"))
+            continue
+        # A manifest in the overlay that the kustomization does not use is a patch
+        # for what spin-operator creates: the deploy script must apply it.
+        kustomization = (overlay / "kustomization.yaml").read_text(encoding="utf-8")
+        for path in sorted(overlay.glob("*.yaml")):
+            if path.name == "kustomization.yaml" or path.name in kustomization:
+                continue
+            if f"overlays/{env}/{path.name}" not in text:
+                findings.append(
+                    Finding(f"kubernetes/overlays/{env}/{path.name}", "is not used by the kustomization and "
+                            f"{DEPLOY_SCRIPT} does not apply it (add it to DEPLOYMENT_PATCHES)")
+                )
     check = root / KUBERNETES_CHECK
     if not check.is_file():
         findings.append(Finding(KUBERNETES_CHECK, "missing: nothing validates the overlays CI deploys"))
