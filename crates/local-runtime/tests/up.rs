@@ -112,6 +112,8 @@ struct Options<'a> {
     args: Vec<String>,
     env: Vec<(&'a str, String)>,
     remove_env: Vec<&'a str>,
+    /// Working directory; default: a fresh directory without a `.env` file.
+    cwd: Option<PathBuf>,
 }
 
 impl Default for Options<'_> {
@@ -120,6 +122,7 @@ impl Default for Options<'_> {
             args: Vec::new(),
             env: vec![("SPIN_VARIABLE_SECRET_TOKEN", "tok".to_string())],
             remove_env: Vec::new(),
+            cwd: None,
         }
     }
 }
@@ -137,7 +140,7 @@ fn spawn(manifest: &Path, opts: Options) -> Runtime {
         .arg(&log_dir)
         .args(&opts.args)
         // A directory without a stray .env file.
-        .current_dir(&log_dir)
+        .current_dir(opts.cwd.as_deref().unwrap_or(&log_dir))
         .env("SPIN_VARIABLE_REDIS_HOST", redis_host())
         .env("SPIN_VARIABLE_PROBE_CHANNEL", &channel)
         .stdin(Stdio::null())
@@ -583,4 +586,129 @@ fn start_up_errors_are_clear() {
     let (ok, err) = rt.exit();
     assert!(!ok && err.contains("is already in use"), "{err}");
     std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn losing_the_redis_subscription_ends_the_process() {
+    let port = free_port();
+    let dir = temp_dir("spin-local-redis");
+    let mut redis_server = Command::new("redis-server")
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .arg("--dir")
+        .arg(&dir)
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("redis-server is not installed (apt-get install -y redis-server)");
+    let url = format!("redis://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while redis::Client::open(url.as_str())
+        .unwrap()
+        .get_connection_with_timeout(Duration::from_millis(200))
+        .is_err()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "redis-server on port {port} did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let rt = spawn(
+        &build_fixtures(),
+        Options {
+            args: vec![
+                "--component-id".into(),
+                "probe-redis".into(),
+                "--variable".into(),
+                format!("redis_host=127.0.0.1:{port}"),
+            ],
+            ..Default::default()
+        },
+    )
+    .wait_started();
+    redis_server.kill().unwrap();
+    redis_server.wait().unwrap();
+    let (ok, err) = rt.exit();
+    std::fs::remove_dir_all(dir).ok();
+    assert!(!ok, "{err}");
+    assert!(
+        err.contains(&format!("Redis trigger disconnected from 127.0.0.1:{port}")),
+        "{err}"
+    );
+}
+
+/// The project's own components (built here if needed) load and serve.
+#[test]
+fn the_project_components_start_and_answer() {
+    redis_host();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args([
+            "build",
+            "--target",
+            "wasm32-wasip1",
+            "--release",
+            "-p",
+            "api",
+            "-p",
+            "worker",
+            "-p",
+            "worker-health",
+        ])
+        .current_dir(&root)
+        .env_remove("RUSTFLAGS")
+        .status()
+        .expect("cannot run cargo to build the components");
+    assert!(
+        status.success(),
+        "building api, worker and worker-health failed"
+    );
+    let redis = redis_host();
+    let rt = spawn(
+        &root.join("spin.toml"),
+        Options {
+            // Not the worker: it would take jobs of other test suites that
+            // share this Redis.
+            args: vec![
+                "--runtime-config-file".into(),
+                "runtime-config/local.toml".into(),
+                "--component-id".into(),
+                "api".into(),
+                "--component-id".into(),
+                "worker-health".into(),
+            ],
+            env: vec![("SPIN_VARIABLE_REDIS_ADDRESS", format!("redis://{redis}"))],
+            cwd: Some(root.clone()),
+            ..Default::default()
+        },
+    )
+    .wait_started();
+    let err = rt.stderr();
+    assert!(err.contains("  api: http://"), "{err}");
+    assert!(err.contains("  worker-health: http://"), "{err}");
+    assert!(!err.contains("Active Channels"), "{err}");
+    for path in [
+        "/healthz",
+        "/readyz",
+        "/worker/healthz",
+        "/worker/readyz",
+        "/api/v1/openapi.json",
+    ] {
+        let (status, body) = rt.get(path);
+        assert_eq!(status, 200, "{path}: {body}\n{}", rt.stderr());
+    }
+    let (status, _) = rt.get("/api/v1/jobs/00000000-0000-0000-0000-000000000000");
+    assert_eq!(status, 401);
 }
