@@ -36,12 +36,18 @@ pid=$!
 trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true' EXIT
 wait_port "$port" 120 || { cat "$logs/runtime.log" >&2; die "the runtime did not start"; }
 
-"$VENV_DIR/tools/bin/schemathesis" run "http://127.0.0.1:$port/api/v1/openapi.json" \
-    --checks all \
-    --header "Authorization: Bearer $api_key" \
-    --max-examples "${SCHEMATHESIS_EXAMPLES:-60}" \
-    --workers 2 \
-    --request-timeout 10 \
-    --suppress-health-check too_slow \
-    --seed "${SCHEMATHESIS_SEED:-20261125}" \
-    --no-color
+admin_token="$(sed -n 's/^SPIN_VARIABLE_ADMIN_TOKEN=//p' runtime-config/local.env)"
+schemathesis() {
+    "$VENV_DIR/tools/bin/schemathesis" --config-file tests/e2e/schemathesis.toml --no-color run \
+        "http://127.0.0.1:$port/api/v1/openapi.json" \
+        --checks all \
+        --max-examples "${SCHEMATHESIS_EXAMPLES:-60}" \
+        --workers 1 \
+        --request-timeout 10 \
+        --suppress-health-check too_slow \
+        --seed "${SCHEMATHESIS_SEED:-20261125}" \
+        "$@"
+}
+# Tenant routes with a tenant key, admin routes with the operator token.
+schemathesis --header "Authorization: Bearer $api_key" --exclude-path-regex '/admin/'
+schemathesis --header "Authorization: Bearer $admin_token" --include-path-regex '/admin/'

@@ -442,6 +442,13 @@ impl Platform {
         )
     }
 
+    /// What `component` wrote to stdout so far (the runtime's
+    /// `<log-dir>/<component>_stdout.txt`, as `spin up` writes it).
+    pub fn component_stdout(&self, component: &str) -> String {
+        fs::read_to_string(self.logs.path().join(format!("{component}_stdout.txt")))
+            .unwrap_or_default()
+    }
+
     /// Everything the components and the runtime logged so far.
     pub fn all_logs(&self) -> String {
         let mut out = String::new();

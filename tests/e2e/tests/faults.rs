@@ -72,8 +72,13 @@ fn two_workers_process_every_job_exactly_once() {
 
     // Both workers received every message; between them each job ran once.
     std::thread::sleep(Duration::from_millis(300));
-    let a = runs_per_job(&worker_a.all_logs());
-    let b = runs_per_job(&worker_b.all_logs());
+    let a = runs_per_job(&worker_a.component_stdout("worker"));
+    let b = runs_per_job(&worker_b.component_stdout("worker"));
+    assert!(
+        !a.is_empty() || !b.is_empty(),
+        "no job log lines:\n{}",
+        worker_a.all_logs()
+    );
     for id in &ids {
         let total = a.get(id).unwrap_or(&0) + b.get(id).unwrap_or(&0);
         assert_eq!(total, 1, "job {id} ran {total} times (a: {a:?}, b: {b:?})");
