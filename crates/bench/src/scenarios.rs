@@ -1,0 +1,918 @@
+//! The bench's sections: API, pipeline, native reference, sizes.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use e2e::{
+    repo_root, test_png, text_job, thumbnail_job, Azurite, Platform, PlatformOptions, RedisServer,
+    Runtime, DEMO_KEY,
+};
+use platform_core::blob::BlobClient;
+use platform_core::config::PipelineConfig;
+use platform_core::jobs;
+use platform_core::native::{block_on, CountingRedis, NativeHttp, NativeRedis};
+use platform_core::pipeline::{self, NewJob, ResultRef, SubmitOutcome};
+use serde_json::{json, Map, Value};
+
+use crate::loadgen::LoadgenResult;
+use crate::redis_stats::Observer;
+use crate::report::{self, RunFigures};
+use crate::stats::{mean, percentile};
+use crate::{command_output, procfs, wrk, RunArgs};
+
+/// The small `text-stats` input (44 bytes).
+pub const SMALL_TEXT: &str = "The quick brown fox jumps over the lazy dog.";
+
+/// Phase lengths and counts: full or quick.
+struct Plan {
+    wrk_secs: u32,
+    wrk_max_requests: u64,
+    fixed_rate: u32,
+    fixed_secs: f64,
+    /// (burst jobs, paced jobs) for text small, text 100 KiB, thumbnail.
+    jobs: [(usize, usize); 3],
+    native_jobs: usize,
+}
+
+impl Plan {
+    fn new(quick: bool) -> Self {
+        if quick {
+            Plan {
+                wrk_secs: 3,
+                wrk_max_requests: 100_000,
+                fixed_rate: 1000,
+                fixed_secs: 3.0,
+                jobs: [(300, 100), (40, 20), (4, 3)],
+                native_jobs: 1000,
+            }
+        } else {
+            Plan {
+                wrk_secs: 8,
+                wrk_max_requests: 400_000,
+                fixed_rate: 1000,
+                fixed_secs: 8.0,
+                jobs: [(2000, 400), (200, 60), (20, 10)],
+                native_jobs: 5000,
+            }
+        }
+    }
+}
+
+fn set(figures: &mut RunFigures, key: &str, value: f64) {
+    figures.insert(key.to_string(), value);
+}
+
+fn ratio(a: u64, b: u64) -> f64 {
+    if b == 0 {
+        f64::NAN
+    } else {
+        a as f64 / b as f64
+    }
+}
+
+/// Run everything and write the results.
+pub fn bench(args: &RunArgs) -> Result<(), String> {
+    let root = repo_root();
+    std::env::set_current_dir(&root).map_err(|e| e.to_string())?;
+    let plan = Plan::new(args.quick);
+    let sections = |name: &str| args.only.iter().any(|s| s == name);
+    let runtime = match Runtime::from_env() {
+        Runtime::Local => {
+            let bin = std::env::var("SPIN_LOCAL_BIN")
+                .unwrap_or_else(|_| "target/runtime/spin-local".into());
+            let version = command_output(&bin, &["--version"]);
+            format!("local runtime `{bin}` ({version})")
+        }
+        Runtime::Spin => format!(
+            "Spin CLI `spin up` ({})",
+            command_output("spin", &["--version"])
+        ),
+    };
+    eprintln!("bench: measuring {runtime}");
+    let dirty =
+        if command_output("git", &["status", "--porcelain", "--untracked-files=no"]).is_empty() {
+            ""
+        } else {
+            " (with uncommitted changes)"
+        };
+    let mut ctx = report::Context {
+        runtime,
+        machine: procfs::machine(),
+        commit: format!(
+            "{}{dirty}",
+            command_output("git", &["rev-parse", "--short", "HEAD"])
+        ),
+        date: command_output("date", &["-u", "+%Y-%m-%d %H:%M"]),
+        mode: if args.quick { "quick" } else { "full" },
+        load: Vec::new(),
+    };
+
+    let mut runs = Vec::new();
+    let mut details = Vec::new();
+    for run in 1..=args.runs.max(1) {
+        let load_start = procfs::loadavg();
+        let started = Instant::now();
+        let mut figures = RunFigures::new();
+        let mut detail = Map::new();
+        let mut errors = Vec::new();
+        eprintln!(
+            "bench: run {run}/{} (load average {load_start})",
+            args.runs.max(1)
+        );
+        let redis = RedisServer::start();
+        let azurite = Azurite::start();
+        let mut observer = Observer::new(&redis.url(), &root.join("crates/core/src/pipeline"))?;
+        detail.insert(
+            "script_commands".into(),
+            json!(observer.script_commands().iter().collect::<Vec<_>>()),
+        );
+        let section =
+            |name: &str, errors: &mut Vec<String>, f: &mut dyn FnMut() -> Result<(), String>| {
+                if !sections(name) {
+                    return;
+                }
+                eprintln!("bench: run {run}: {name}");
+                match catch_unwind(AssertUnwindSafe(f)) {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => errors.push(format!("{name}: {e}")),
+                    Err(panic) => {
+                        let message = panic
+                            .downcast_ref::<String>()
+                            .cloned()
+                            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                            .unwrap_or_else(|| "panic".into());
+                        errors.push(format!("{name}: {message}"));
+                    }
+                }
+            };
+        section("api", &mut errors, &mut || {
+            api(
+                &plan,
+                &redis,
+                &azurite,
+                &mut observer,
+                &mut figures,
+                &mut detail,
+            )
+        });
+        section("pipeline", &mut errors, &mut || {
+            pipeline_section(
+                &plan,
+                &redis,
+                &azurite,
+                &mut observer,
+                &mut figures,
+                &mut detail,
+            )
+        });
+        section("native", &mut errors, &mut || {
+            native(&plan, &redis, &azurite, &mut observer, &mut figures)
+        });
+        section("size", &mut errors, &mut || {
+            sizes(&root, &mut figures, &mut detail)
+        });
+        for e in &errors {
+            eprintln!("bench: run {run}: error: {e}");
+        }
+        let load_end = procfs::loadavg();
+        ctx.load.push(format!("{load_start} → {load_end}"));
+        detail.insert("errors".into(), json!(errors));
+        detail.insert("seconds".into(), json!(started.elapsed().as_secs_f64()));
+        detail.insert("figures".into(), json!(figures));
+        details.push(Value::Object(detail));
+        runs.push(figures);
+    }
+
+    let (md, doc) = report::render(&ctx, &runs, details);
+    let out = if args.out.is_absolute() {
+        args.out.clone()
+    } else {
+        root.join(&args.out)
+    };
+    std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+    std::fs::write(out.join("results.md"), &md).map_err(|e| e.to_string())?;
+    std::fs::write(
+        out.join("results.json"),
+        serde_json::to_string_pretty(&doc).expect("json"),
+    )
+    .map_err(|e| e.to_string())?;
+    println!("{md}");
+    eprintln!(
+        "bench: wrote {} and {}",
+        out.join("results.json").display(),
+        out.join("results.md").display()
+    );
+    Ok(())
+}
+
+/// JSON log lines of one component's stdout (`<component>_stdout.txt`) with `msg`.
+fn log_lines(platform: &Platform, component: &str, msg: &str) -> Vec<Value> {
+    let logs = platform.all_logs();
+    let header = format!("{component}_stdout.txt\n");
+    let mut out = Vec::new();
+    for section in logs.split("--- ").filter(|s| {
+        s.lines()
+            .next()
+            .is_some_and(|l| format!("{l}\n").ends_with(&header))
+    }) {
+        for line in section.lines().skip(1) {
+            if let Ok(value) = serde_json::from_str::<Value>(line) {
+                if value["msg"] == msg {
+                    out.push(value);
+                }
+            }
+        }
+    }
+    out
+}
+
+fn guest_ms(lines: &[Value], filter: impl Fn(&Value) -> bool) -> Vec<f64> {
+    lines
+        .iter()
+        .filter(|l| filter(l))
+        .filter_map(|l| l["duration_ms"].as_f64())
+        .collect()
+}
+
+fn run_loadgen(
+    url: &str,
+    method: &str,
+    headers: &[(&str, String)],
+    body: Option<&[u8]>,
+    rate: u32,
+    secs: f64,
+) -> Result<LoadgenResult, String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let mut command = Command::new(exe);
+    command
+        .args(["loadgen", "--url", url, "--method", method])
+        .args(["--rate", &rate.to_string(), "--duration", &secs.to_string()])
+        .args(["--connections", "64", "--timeout", "5"]);
+    for (name, value) in headers {
+        command.args(["--header", &format!("{name}: {value}")]);
+    }
+    if let Some(body) = body {
+        let path = dir.path().join("body");
+        std::fs::write(&path, body).map_err(|e| e.to_string())?;
+        command.arg("--body-file").arg(path);
+    }
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start loadgen: {e}"))?;
+    let deadline = Instant::now() + Duration::from_secs_f64(secs + 30.0);
+    while child.try_wait().map_err(|e| e.to_string())?.is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err("loadgen did not finish in time".into());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let output = child.wait_with_output().map_err(|e| e.to_string())?;
+    if !output.status.success() {
+        return Err(format!(
+            "loadgen failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    serde_json::from_slice(&output.stdout).map_err(|e| format!("loadgen output: {e}"))
+}
+
+/// One API endpoint under load.
+struct Endpoint<'a> {
+    name: &'a str,
+    method: &'a str,
+    path: &'a str,
+    route: &'a str,
+    headers: Vec<(&'a str, String)>,
+    body: Option<&'a [u8]>,
+}
+
+/// API: saturation with wrk, then 1,000 req/s open loop, per endpoint.
+fn api(
+    plan: &Plan,
+    redis: &RedisServer,
+    azurite: &Azurite,
+    observer: &mut Observer,
+    figures: &mut RunFigures,
+    detail: &mut Map<String, Value>,
+) -> Result<(), String> {
+    observer.flush()?;
+    let platform = Platform::start(redis, azurite, PlatformOptions::api_only());
+    let pid = procfs::child_with_arg(&format!("127.0.0.1:{}", platform.port))
+        .ok_or("cannot find the runtime process")?;
+    let redis_pid = procfs::child_with_arg(&format!("127.0.0.1:{}", redis.port));
+    let client = platform.client();
+    let body = text_job(SMALL_TEXT).to_string().into_bytes();
+    let mut job_id = String::new();
+    for _ in 0..50 {
+        job_id = client.submit_ok(DEMO_KEY, &text_job(SMALL_TEXT));
+        client.get(&format!("/api/v1/jobs/{job_id}"), DEMO_KEY);
+        client.request("GET", "/healthz", &[], None);
+    }
+    let auth = format!("Bearer {DEMO_KEY}");
+    let get_path = format!("/api/v1/jobs/{job_id}");
+    let endpoints = [
+        Endpoint {
+            name: "submit",
+            method: "POST",
+            path: "/api/v1/jobs",
+            route: "/api/v1/jobs",
+            headers: vec![
+                ("Authorization", auth.clone()),
+                ("Content-Type", "application/json".into()),
+            ],
+            body: Some(&body),
+        },
+        Endpoint {
+            name: "get",
+            method: "GET",
+            path: &get_path,
+            route: "/api/v1/jobs/{id}",
+            headers: vec![("Authorization", auth.clone())],
+            body: None,
+        },
+        Endpoint {
+            name: "healthz",
+            method: "GET",
+            path: "/healthz",
+            route: "/healthz",
+            headers: vec![],
+            body: None,
+        },
+    ];
+    let mut api_detail = Map::new();
+    for endpoint in &endpoints {
+        let Endpoint {
+            name,
+            method,
+            path,
+            route,
+            headers,
+            body,
+        } = endpoint;
+        let url = format!("{}{path}", platform.base_url());
+        // Saturation, closed loop.
+        let due_before: u64 = observer.query("ZCARD", &["jobs:due"])?;
+        let before = observer.snapshot()?;
+        let cpu_before = procfs::cpu_seconds(pid);
+        let redis_cpu_before = redis_pid.and_then(procfs::cpu_seconds);
+        let sat = wrk::run(&wrk::WrkRun {
+            url: &url,
+            method,
+            headers,
+            body: *body,
+            threads: 2,
+            connections: 32,
+            duration_secs: plan.wrk_secs,
+            max_requests: plan.wrk_max_requests,
+        })?;
+        let after = observer.snapshot()?;
+        let cpu_after = procfs::cpu_seconds(pid);
+        let redis_cpu_after = redis_pid.and_then(procfs::cpu_seconds);
+        let due_after: u64 = observer.query("ZCARD", &["jobs:due"])?;
+        let delta = observer.delta(&before, &after);
+        let good = sat.requests.saturating_sub(sat.non_2xx + sat.socket_errors);
+        let good_rps = if sat.requests == 0 {
+            0.0
+        } else {
+            sat.rps * good as f64 / sat.requests as f64
+        };
+        set(figures, &format!("api.{name}.sat_rps"), good_rps);
+        let per_request = match *name {
+            "submit" => due_after - due_before,
+            _ => sat.requests,
+        };
+        if *name != "healthz" {
+            set(
+                figures,
+                &format!("redis.{name}.round_trips"),
+                ratio(delta.round_trips, per_request),
+            );
+            set(
+                figures,
+                &format!("redis.{name}.connections"),
+                ratio(delta.connections, sat.requests),
+            );
+        }
+        if *name == "submit" {
+            set(
+                figures,
+                "redis.submit.commands",
+                ratio(delta.commands, per_request),
+            );
+            if let (Some(a), Some(b)) = (cpu_before, cpu_after) {
+                set(
+                    figures,
+                    "api.submit.cpu_ms_per_req",
+                    (b - a) * 1e3 / sat.requests.max(1) as f64,
+                );
+            }
+        }
+        // Fixed rate, open loop.
+        let lines_before = log_lines(&platform, "api", "request").len();
+        let fixed = run_loadgen(
+            &url,
+            method,
+            headers,
+            *body,
+            plan.fixed_rate,
+            plan.fixed_secs,
+        )?;
+        let lines = log_lines(&platform, "api", "request");
+        let guest = guest_ms(&lines[lines_before.min(lines.len())..], |l| {
+            l["route"] == *route && l["method"] == *method
+        });
+        set(figures, &format!("api.{name}.fixed_p50_ms"), fixed.p50_ms);
+        set(figures, &format!("api.{name}.fixed_p99_ms"), fixed.p99_ms);
+        if *name == "submit" {
+            set(figures, "api.submit.fixed_achieved_rps", fixed.achieved_rps);
+        }
+        if let Some(m) = mean(&guest) {
+            set(figures, &format!("api.{name}.guest_mean_ms"), m);
+        }
+        api_detail.insert(
+            (*name).into(),
+            json!({
+                "wrk": sat,
+                "requests_counted": per_request,
+                "redis_delta": {
+                    "round_trips": delta.round_trips, "commands": delta.commands,
+                    "connections": delta.connections, "calls": delta.calls,
+                },
+                "runtime_cpu_s": cpu_after.zip(cpu_before).map(|(a, b)| a - b),
+                "redis_cpu_s": redis_cpu_after.zip(redis_cpu_before).map(|(a, b)| a - b),
+                "fixed_rate": fixed,
+                "guest_ms": {
+                    "count": guest.len(), "mean": mean(&guest),
+                    "p50": percentile(&guest, 50.0), "p99": percentile(&guest, 99.0),
+                    "max": percentile(&guest, 100.0),
+                },
+            }),
+        );
+        eprintln!(
+            "bench:   {name}: {good_rps:.0} req/s saturated; at {} req/s p50 {:.2} ms p99 {:.2} ms ({} of {} ok)",
+            plan.fixed_rate, fixed.p50_ms, fixed.p99_ms, fixed.ok, fixed.scheduled
+        );
+    }
+    if let Some(hwm) = procfs::status_mib(pid, "VmHWM") {
+        set(figures, "rss.api_peak_mib", hwm);
+    }
+    detail.insert("api".into(), Value::Object(api_detail));
+    Ok(())
+}
+
+/// One pipeline case.
+struct Case {
+    key: &'static str,
+    job_type: &'static str,
+    input: Value,
+    burst: usize,
+    paced: usize,
+    timeout: Duration,
+}
+
+fn new_job(job_type: &str, input: &Value) -> NewJob {
+    NewJob {
+        tenant: "demo".into(),
+        job_type: job_type.into(),
+        input_json: input.to_string(),
+        request_hash: platform_core::api::request_hash(job_type, input),
+        idempotency_key: None,
+    }
+}
+
+fn submit_one(
+    redis: &CountingRedis<NativeRedis>,
+    cfg: &PipelineConfig,
+    case: &Case,
+) -> Result<String, String> {
+    match pipeline::submit(redis, cfg, new_job(case.job_type, &case.input)) {
+        Ok(SubmitOutcome::Created(record)) => Ok(record.id),
+        other => Err(format!("submit: {other:?}")),
+    }
+}
+
+/// Wait until nothing is due (every job finished), at most `timeout`.
+fn wait_drained(observer: &mut Observer, timeout: Duration) -> Result<bool, String> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let due: u64 = observer.query("ZCARD", &["jobs:due"])?;
+        if due == 0 {
+            return Ok(true);
+        }
+        if Instant::now() > deadline {
+            return Ok(false);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Wait until the worker stops sending commands (it still handles messages
+/// for jobs a batched claim already took): `EVALSHA` calls unchanged for
+/// 300 ms, at most `timeout`.
+fn wait_quiet(observer: &mut Observer, timeout: Duration) -> Result<bool, String> {
+    let deadline = Instant::now() + timeout;
+    let calls = |observer: &mut Observer| -> Result<u64, String> {
+        Ok(observer
+            .snapshot()?
+            .calls
+            .get("evalsha")
+            .copied()
+            .unwrap_or(0))
+    };
+    let mut last = calls(observer)?;
+    let mut still = 0;
+    while Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        let now = calls(observer)?;
+        if now == last {
+            still += 1;
+            if still >= 3 {
+                return Ok(true);
+            }
+        } else {
+            still = 0;
+            last = now;
+        }
+    }
+    Ok(false)
+}
+
+/// `(created_at, started_at, finished_at)` of the jobs that succeeded.
+fn job_times(observer: &mut Observer, ids: &[String]) -> Result<Vec<(f64, f64, f64)>, String> {
+    let mut out = Vec::new();
+    for id in ids {
+        let key = format!("jobs:job:{id}");
+        let values: Vec<Option<String>> = observer.query(
+            "HMGET",
+            &[&key, "status", "created_at", "started_at", "finished_at"],
+        )?;
+        if values.first().and_then(|s| s.as_deref()) != Some("succeeded") {
+            continue;
+        }
+        let n = |i: usize| {
+            values
+                .get(i)
+                .and_then(|v| v.as_deref())
+                .and_then(|v| v.parse::<f64>().ok())
+        };
+        if let (Some(c), Some(s), Some(f)) = (n(1), n(2), n(3)) {
+            out.push((c, s, f));
+        }
+    }
+    Ok(out)
+}
+
+/// Pipeline: jobs through one worker process (`worker` + `worker-health`).
+fn pipeline_section(
+    plan: &Plan,
+    redis: &RedisServer,
+    azurite: &Azurite,
+    observer: &mut Observer,
+    figures: &mut RunFigures,
+    detail: &mut Map<String, Value>,
+) -> Result<(), String> {
+    let cfg = PipelineConfig::default();
+    let submitter = CountingRedis::new(NativeRedis::new(&redis.url()).map_err(|e| e.to_string())?);
+    let cases = [
+        Case {
+            key: "text_small",
+            job_type: "text-stats",
+            input: json!({"text": SMALL_TEXT}),
+            burst: plan.jobs[0].0,
+            paced: plan.jobs[0].1,
+            timeout: Duration::from_secs(60),
+        },
+        Case {
+            key: "text_100k",
+            job_type: "text-stats",
+            input: json!({"text": "lorem ipsum dolor sit amet, consectetur adipiscing elit. "
+                .repeat(2000)[..100 * 1024]}),
+            burst: plan.jobs[1].0,
+            paced: plan.jobs[1].1,
+            timeout: Duration::from_secs(90),
+        },
+        Case {
+            key: "thumbnail",
+            job_type: "thumbnail",
+            input: thumbnail_job(&test_png(1000, 1000), 256, 256)["input"].clone(),
+            burst: plan.jobs[2].0,
+            paced: plan.jobs[2].1,
+            timeout: Duration::from_secs(150),
+        },
+    ];
+
+    // Calibrate the commands one native submit costs (nobody subscribed yet).
+    observer.flush()?;
+    submit_one(&submitter, &cfg, &cases[0])?;
+    let before = observer.snapshot()?;
+    let calibration = 50;
+    for _ in 0..calibration {
+        submit_one(&submitter, &cfg, &cases[0])?;
+    }
+    let after = observer.snapshot()?;
+    let submit_commands = ratio(observer.delta(&before, &after).commands, calibration);
+    observer.flush()?;
+
+    let platform = Platform::start(redis, azurite, PlatformOptions::worker_only());
+    let pid = procfs::child_with_arg(&format!("127.0.0.1:{}", platform.port))
+        .ok_or("cannot find the runtime process")?;
+    let client = platform.client();
+    e2e::eventually(Duration::from_secs(30), "the worker to be ready", || {
+        (client.request("GET", "/worker/readyz", &[], None).status == 200).then_some(())
+    });
+    // Warm-up: a few jobs of each type.
+    for case in &cases {
+        for _ in 0..3 {
+            submit_one(&submitter, &cfg, case)?;
+        }
+        if !wait_drained(observer, case.timeout)? {
+            return Err(format!("warm-up {} jobs did not finish", case.key));
+        }
+        wait_quiet(observer, case.timeout)?;
+    }
+
+    let mut pipeline_detail = Map::new();
+    for case in &cases {
+        // Throughput: a burst, all submitted at once.
+        let lines_before = log_lines(&platform, "worker", "job").len();
+        let mut ids = Vec::with_capacity(case.burst);
+        for _ in 0..case.burst {
+            ids.push(submit_one(&submitter, &cfg, case)?);
+        }
+        let drained = wait_drained(observer, case.timeout)?;
+        let times = job_times(observer, &ids)?;
+        let quiet = wait_quiet(observer, case.timeout)?;
+        let first_created = times.iter().map(|t| t.0).fold(f64::INFINITY, f64::min);
+        let last_finished = times.iter().map(|t| t.2).fold(0.0, f64::max);
+        let jobs_per_s = if times.is_empty() {
+            0.0
+        } else {
+            times.len() as f64 * 1e3 / (last_finished - first_created).max(1.0)
+        };
+        set(
+            figures,
+            &format!("pipeline.{}.jobs_per_s", case.key),
+            jobs_per_s,
+        );
+        let burst_lines = log_lines(&platform, "worker", "job");
+        let burst_guest = guest_ms(&burst_lines[lines_before.min(burst_lines.len())..], |l| {
+            l["outcome"] == "succeeded"
+        });
+
+        // Latency: paced at half the measured throughput (at most 200/s).
+        let rate = (jobs_per_s / 2.0).clamp(0.5, 200.0);
+        let lines_before = burst_lines.len();
+        let submitted_before = submitter.count();
+        let before = observer.snapshot()?;
+        let start = Instant::now();
+        let mut paced_ids = Vec::with_capacity(case.paced);
+        for i in 0..case.paced {
+            let due = start + Duration::from_secs_f64(i as f64 / rate);
+            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+            paced_ids.push(submit_one(&submitter, &cfg, case)?);
+        }
+        let paced_drained = wait_drained(observer, case.timeout)?;
+        wait_quiet(observer, case.timeout)?;
+        let after = observer.snapshot()?;
+        let own_round_trips = submitter.count() - submitted_before;
+        let delta = observer.delta(&before, &after);
+        let paced_times = job_times(observer, &paced_ids)?;
+        let latencies: Vec<f64> = paced_times.iter().map(|t| t.2 - t.0).collect();
+        let queue_ms: Vec<f64> = paced_times.iter().map(|t| t.1 - t.0).collect();
+        let lines = log_lines(&platform, "worker", "job");
+        let paced_guest = guest_ms(&lines[lines_before.min(lines.len())..], |l| {
+            l["outcome"] == "succeeded"
+        });
+        if let Some(p) = percentile(&latencies, 50.0) {
+            set(figures, &format!("pipeline.{}.p50_ms", case.key), p);
+        }
+        if let Some(p) = percentile(&latencies, 99.0) {
+            set(figures, &format!("pipeline.{}.p99_ms", case.key), p);
+        }
+        let all_guest: Vec<f64> = burst_guest.iter().chain(&paced_guest).copied().collect();
+        if let Some(m) = mean(&all_guest) {
+            set(figures, &format!("pipeline.{}.guest_mean_ms", case.key), m);
+        }
+        let processed = paced_times.len() as u64;
+        let worker_round_trips = delta.round_trips.saturating_sub(own_round_trips);
+        let worker_commands = delta.commands as f64 - submit_commands * paced_ids.len() as f64;
+        if case.key == "text_small" {
+            set(
+                figures,
+                "redis.process.round_trips",
+                ratio(worker_round_trips, processed),
+            );
+            set(
+                figures,
+                "redis.process.commands",
+                worker_commands / processed.max(1) as f64,
+            );
+            set(
+                figures,
+                "redis.process.connections",
+                ratio(delta.connections, processed),
+            );
+        }
+        pipeline_detail.insert(
+            case.key.into(),
+            json!({
+                "input_bytes": case.input.to_string().len(),
+                "burst": {
+                    "submitted": ids.len(), "succeeded": times.len(), "drained": drained, "quiet_after": quiet,
+                    "window_ms": last_finished - first_created, "jobs_per_s": jobs_per_s,
+                    "guest_ms_mean": mean(&burst_guest),
+                },
+                "paced": {
+                    "rate_per_s": rate, "submitted": paced_ids.len(), "succeeded": processed,
+                    "drained": paced_drained,
+                    "latency_ms": {"p50": percentile(&latencies, 50.0), "p99": percentile(&latencies, 99.0),
+                                   "max": percentile(&latencies, 100.0), "mean": mean(&latencies)},
+                    "queued_ms_mean": mean(&queue_ms),
+                    "guest_ms": {"mean": mean(&paced_guest), "p50": percentile(&paced_guest, 50.0),
+                                 "p99": percentile(&paced_guest, 99.0)},
+                    "redis_delta": {
+                        "round_trips_total": delta.round_trips, "submit_round_trips": own_round_trips,
+                        "commands_total": delta.commands, "submit_commands_each": submit_commands,
+                        "connections": delta.connections, "calls": delta.calls,
+                    },
+                },
+            }),
+        );
+        eprintln!(
+            "bench:   {}: {jobs_per_s:.1} jobs/s; paced at {rate:.1}/s p50 {:?} ms p99 {:?} ms",
+            case.key,
+            percentile(&latencies, 50.0),
+            percentile(&latencies, 99.0)
+        );
+        observer.flush()?;
+    }
+    if let Some(hwm) = procfs::status_mib(pid, "VmHWM") {
+        set(figures, "rss.worker_peak_mib", hwm);
+    }
+    detail.insert("pipeline".into(), Value::Object(pipeline_detail));
+    drop(platform);
+    observer.flush()?;
+    Ok(())
+}
+
+/// The same Redis operations per job from native Rust on one connection.
+fn native(
+    plan: &Plan,
+    redis: &RedisServer,
+    azurite: &Azurite,
+    observer: &mut Observer,
+    figures: &mut RunFigures,
+) -> Result<(), String> {
+    observer.flush()?;
+    let cfg = PipelineConfig::default();
+    let conn = CountingRedis::new(NativeRedis::new(&redis.url()).map_err(|e| e.to_string())?);
+    let input = json!({"text": SMALL_TEXT});
+    let result = ResultRef {
+        blob: "demo/x.json".into(),
+        content_type: "application/json".into(),
+        bytes: 100,
+    };
+    let one = || -> Result<(), String> {
+        let job = new_job("text-stats", &input);
+        let id = match pipeline::submit(&conn, &cfg, job).map_err(|e| e.to_string())? {
+            SubmitOutcome::Created(record) => record.id,
+            other => return Err(format!("submit: {other:?}")),
+        };
+        let claimed = pipeline::claim(&conn, &cfg, Some(&id)).map_err(|e| e.to_string())?;
+        let job = claimed.first().ok_or("nothing claimed")?;
+        if !pipeline::complete(&conn, &cfg, job, &result).map_err(|e| e.to_string())? {
+            return Err("fenced".into());
+        }
+        Ok(())
+    };
+    for _ in 0..100 {
+        one()?;
+    }
+    conn.take();
+    let start = Instant::now();
+    for _ in 0..plan.native_jobs {
+        one()?;
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    set(
+        figures,
+        "native.jobs_per_s",
+        plan.native_jobs as f64 / elapsed,
+    );
+    set(
+        figures,
+        "native.round_trips",
+        ratio(conn.count(), plan.native_jobs as u64),
+    );
+
+    // The worker's whole job natively: the same Redis operations, the
+    // text-stats computation and the result's PUT to Azurite.
+    observer.flush()?;
+    let blob = azurite.blob_config();
+    let http = NativeHttp::default();
+    let client = BlobClient::new(&blob, &http);
+    let kind = jobs::find("text-stats").ok_or("no text-stats job type")?;
+    let full = || -> Result<(), String> {
+        let job = new_job("text-stats", &input);
+        let id = match pipeline::submit(&conn, &cfg, job).map_err(|e| e.to_string())? {
+            SubmitOutcome::Created(record) => record.id,
+            other => return Err(format!("submit: {other:?}")),
+        };
+        let claimed = pipeline::claim(&conn, &cfg, Some(&id)).map_err(|e| e.to_string())?;
+        let job = claimed.first().ok_or("nothing claimed")?;
+        let input: Value = serde_json::from_str(&job.input_json).map_err(|e| e.to_string())?;
+        let output = kind.run(&input).map_err(|e| format!("{e:?}"))?;
+        let name = format!("{}/{}.{}", job.tenant, job.id, output.extension);
+        block_on(client.put_if_absent(&name, output.content_type, &output.bytes))
+            .map_err(|e| e.to_string())?;
+        let result = ResultRef {
+            blob: name,
+            content_type: output.content_type.into(),
+            bytes: output.bytes.len() as u64,
+        };
+        if !pipeline::complete(&conn, &cfg, job, &result).map_err(|e| e.to_string())? {
+            return Err("fenced".into());
+        }
+        Ok(())
+    };
+    for _ in 0..50 {
+        full()?;
+    }
+    let n = plan.native_jobs / 5;
+    let start = Instant::now();
+    for _ in 0..n {
+        full()?;
+    }
+    set(
+        figures,
+        "native.full_jobs_per_s",
+        n as f64 / start.elapsed().as_secs_f64(),
+    );
+    observer.flush()?;
+    Ok(())
+}
+
+/// Sizes of the `.wasm` files and of the OCI artifact `spin registry push` would push.
+fn sizes(
+    root: &Path,
+    figures: &mut RunFigures,
+    detail: &mut Map<String, Value>,
+) -> Result<(), String> {
+    let manifest_text =
+        std::fs::read_to_string(root.join("spin.toml")).map_err(|e| e.to_string())?;
+    let manifest: toml::Value = toml::from_str(&manifest_text).map_err(|e| e.to_string())?;
+    let components = manifest
+        .get("component")
+        .and_then(|c| c.as_table())
+        .ok_or("spin.toml has no components")?;
+    let mut layers = std::collections::BTreeMap::new();
+    for (id, component) in components {
+        let source = component
+            .get("source")
+            .and_then(|s| s.as_str())
+            .ok_or_else(|| format!("component {id} has no local source"))?;
+        let bytes = std::fs::metadata(root.join(source))
+            .map_err(|e| format!("{source}: {e} (build with scripts/build.sh)"))?
+            .len();
+        let key = match id.as_str() {
+            "api" => "size.api_bytes",
+            "worker" => "size.worker_bytes",
+            "worker-health" => "size.worker_health_bytes",
+            _ => continue,
+        };
+        set(figures, key, bytes as f64);
+        layers.insert(source.to_string(), bytes);
+    }
+    // The config blob is the locked application (JSON of the manifest with
+    // its sources replaced by layer digests); approximated by the manifest
+    // as compact JSON. The OCI manifest lists one descriptor per layer.
+    let config_bytes = serde_json::to_string(&manifest)
+        .map_err(|e| e.to_string())?
+        .len() as u64;
+    let digest = format!("sha256:{}", "0".repeat(64));
+    let descriptor =
+        |media: &str, size: u64| json!({"mediaType": media, "digest": digest, "size": size});
+    let oci_manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": descriptor("application/vnd.fermyon.spin.application.v1+config", config_bytes),
+        "layers": layers.values().map(|s| descriptor("application/vnd.wasm.content.layer.v1+wasm", *s)).collect::<Vec<_>>(),
+    });
+    let manifest_bytes = oci_manifest.to_string().len() as u64;
+    let total = layers.values().sum::<u64>() + config_bytes + manifest_bytes;
+    set(figures, "size.oci_bytes", total as f64);
+    detail.insert(
+        "oci".into(),
+        json!({"layers": layers, "config_bytes_estimate": config_bytes, "manifest_bytes": manifest_bytes, "total": total}),
+    );
+    Ok(())
+}
