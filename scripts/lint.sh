@@ -15,4 +15,4 @@ cargo clippy --locked --profile runtime --workspace --exclude api --exclude work
     --all-targets --all-features -- -D warnings
 
 step "cargo clippy (components, wasm32-wasip1)"
-cargo clippy --locked --release --target wasm32-wasip1 -p api -p worker -p worker-health -- -D warnings
+cargo clippy --locked --release --target wasm32-wasip1 -p api -p worker -p worker-health -p spin-adapters -- -D warnings

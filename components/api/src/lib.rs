@@ -8,11 +8,8 @@
 
 use futures::StreamExt;
 use platform_core::api::{self, ApiConfig, ApiContext, ApiRequest, ApiResponse};
-use platform_core::ports::{
-    Http, HttpError, HttpRequest, HttpResponse, Redis, RedisArg, RedisError, RedisValue,
-};
-use spin_sdk::http::{IncomingRequest, Method, Request, Response};
-use spin_sdk::{redis, variables};
+use spin_adapters::{variable, SpinHttp, SpinRedis};
+use spin_sdk::http::{IncomingRequest, Response};
 
 /// The export glue the SDK's macro generates is `unsafe`; it is allowed here only.
 #[allow(unsafe_code)]
@@ -26,7 +23,7 @@ mod export {
 }
 
 async fn serve(request: IncomingRequest) -> Response {
-    let config = ApiConfig::from_lookup(|name| variables::get(name).ok());
+    let config = ApiConfig::from_lookup(variable);
     let limit = config
         .as_ref()
         .map(|c| c.max_body_bytes)
@@ -34,8 +31,7 @@ async fn serve(request: IncomingRequest) -> Response {
     let request = read_request(request, limit).await;
     let response = match &config {
         Ok(config) => {
-            let address = variables::get("redis_address").ok();
-            let open = || SpinRedis::open(address.as_deref());
+            let open = || Ok(SpinRedis::lazy(variable("redis_address")));
             let ctx = ApiContext {
                 config,
                 redis: &open,
@@ -107,124 +103,4 @@ fn into_response(response: ApiResponse) -> Response {
         builder.header(name, value);
     }
     builder.body(response.body).build()
-}
-
-/// Redis through Spin's outbound Redis (`fermyon:spin/redis@2.0.0`).
-struct SpinRedis(redis::Connection);
-
-impl SpinRedis {
-    fn open(address: Option<&str>) -> Result<Self, RedisError> {
-        let address =
-            address.ok_or_else(|| RedisError::Unavailable("`redis_address` is not set".into()))?;
-        // An unreachable address and one the allow-list blocks both come back
-        // as `InvalidAddress` or `Other`: either way Redis is unavailable.
-        redis::Connection::open(address)
-            .map(SpinRedis)
-            .map_err(|e| RedisError::Unavailable(describe(&e)))
-    }
-}
-
-fn describe(error: &redis::Error) -> String {
-    match error {
-        redis::Error::InvalidAddress => "invalid or disallowed address".into(),
-        redis::Error::TooManyConnections => "too many connections".into(),
-        redis::Error::TypeError => "unexpected reply type".into(),
-        redis::Error::Other(message) => message.clone(),
-    }
-}
-
-/// Whether an `Other` error from `execute` is the server's reply to the
-/// command (a script error, `NOSCRIPT`, a wrong type) rather than a lost
-/// connection. Spin renders server errors through the `redis` crate, as
-/// `An error was signalled by the server - <Kind>: <message>`, or with the
-/// server's own `ERR`/`NOSCRIPT`/`WRONGTYPE` prefix.
-fn is_command_error(message: &str) -> bool {
-    let lower = message.to_ascii_lowercase();
-    lower.contains("signalled by the server")
-        || lower.contains("noscript")
-        || lower.contains("no matching script")
-        || [
-            "err ",
-            "wrongtype",
-            "busy",
-            "loading",
-            "readonly",
-            "execabort",
-        ]
-        .iter()
-        .any(|prefix| lower.starts_with(prefix))
-}
-
-impl Redis for SpinRedis {
-    fn execute(&self, command: &str, args: &[RedisArg]) -> Result<Vec<RedisValue>, RedisError> {
-        let args: Vec<redis::RedisParameter> = args
-            .iter()
-            .map(|arg| match arg {
-                RedisArg::Int(n) => redis::RedisParameter::Int64(*n),
-                RedisArg::Bytes(b) => redis::RedisParameter::Binary(b.clone()),
-            })
-            .collect();
-        match self.0.execute(command, &args) {
-            Ok(values) => Ok(values
-                .into_iter()
-                .map(|value| match value {
-                    redis::RedisResult::Nil => RedisValue::Nil,
-                    redis::RedisResult::Status(s) => RedisValue::Status(s),
-                    redis::RedisResult::Int64(n) => RedisValue::Int(n),
-                    redis::RedisResult::Binary(b) => RedisValue::Bytes(b),
-                })
-                .collect()),
-            Err(redis::Error::Other(message)) if is_command_error(&message) => {
-                Err(RedisError::Command(message))
-            }
-            Err(redis::Error::TypeError) => {
-                Err(RedisError::Command(describe(&redis::Error::TypeError)))
-            }
-            Err(error) => Err(RedisError::Unavailable(describe(&error))),
-        }
-    }
-}
-
-/// Outbound HTTP through Spin (`wasi:http/outgoing-handler`).
-struct SpinHttp;
-
-fn method(name: &str) -> Method {
-    match name {
-        "GET" => Method::Get,
-        "HEAD" => Method::Head,
-        "PUT" => Method::Put,
-        "POST" => Method::Post,
-        "DELETE" => Method::Delete,
-        "PATCH" => Method::Patch,
-        "OPTIONS" => Method::Options,
-        other => Method::Other(other.to_string()),
-    }
-}
-
-impl Http for SpinHttp {
-    async fn send(&self, request: HttpRequest) -> Result<HttpResponse, HttpError> {
-        let mut builder = Request::builder();
-        builder.method(method(&request.method)).uri(request.url);
-        for (name, value) in request.headers {
-            builder.header(name, value);
-        }
-        let outgoing = builder.body(request.body).build();
-        let response: Response = spin_sdk::http::send(outgoing)
-            .await
-            .map_err(|e| HttpError(e.to_string()))?;
-        let headers = response
-            .headers()
-            .map(|(name, value)| {
-                (
-                    name.to_ascii_lowercase(),
-                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
-                )
-            })
-            .collect();
-        Ok(HttpResponse {
-            status: *response.status(),
-            headers,
-            body: response.into_body(),
-        })
-    }
 }
