@@ -56,7 +56,7 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Start the application (the counterpart of `spin up`).
+    /// Start the application, like `spin up` (a local/test runtime: production runs on SpinKube).
     Up(UpArgs),
 }
 
@@ -84,9 +84,10 @@ struct UpArgs {
     )]
     components: Vec<String>,
 
-    /// Set an application variable (NAME=VALUE, repeatable); overrides every provider.
-    #[arg(long = "variable", value_name = "NAME=VALUE", value_parser = variables::parse_kv)]
-    variables: Vec<(String, String)>,
+    /// Set application variables, overriding every provider (repeatable):
+    /// NAME=VALUE, NAME=@FILE (the file's text), @FILE.json or @FILE.toml.
+    #[arg(long = "variable", value_name = "NAME=VALUE")]
+    variables: Vec<String>,
 
     /// Pass an environment variable (KEY=VALUE) to all components, like `spin up --env`.
     #[arg(short = 'e', long = "env", value_name = "KEY=VALUE", value_parser = variables::parse_kv)]
@@ -216,14 +217,15 @@ async fn up(args: UpArgs) -> Result<()> {
     // Variables: --variable, the runtime config's providers, then Spin's default provider.
     let mut providers = Vec::new();
     if !args.variables.is_empty() {
-        for (k, _) in &args.variables {
+        let values = variables::cli_variables(&args.variables)?;
+        for k in values.keys() {
             if !app.variables.contains_key(k) {
                 bail!("--variable {k}: the manifest declares no variable {k:?}");
             }
         }
         providers.push(Provider::Static {
             name: "--variable".into(),
-            values: args.variables.iter().cloned().collect(),
+            values,
         });
     }
     providers.extend(runtime_config::providers(

@@ -243,12 +243,46 @@ pub fn resolve_component(
         .collect()
 }
 
-/// Parses a `--variable name=value` argument.
+/// Parses a `KEY=VALUE` argument (`--env`).
 pub fn parse_kv(s: &str) -> std::result::Result<(String, String), String> {
     let (k, v) = s
         .split_once('=')
         .ok_or_else(|| format!("expected NAME=VALUE, got {s:?}"))?;
     Ok((k.trim().to_string(), v.to_string()))
+}
+
+/// Reads `--variable` arguments with the forms `spin up` accepts:
+/// `name=value`, `name=@file` (the file's text), `@file.json` and
+/// `@file.toml` (string keys to string values).
+pub fn cli_variables(args: &[String]) -> Result<HashMap<String, String>> {
+    let mut out = HashMap::new();
+    for arg in args {
+        if let Some(path) = arg.strip_prefix('@') {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("--variable {arg}: cannot read {path}"))?;
+            let values: HashMap<String, String> = if path.ends_with(".json") {
+                serde_json::from_str(&text).with_context(|| {
+                    format!("--variable {arg}: expected a JSON object of string values")
+                })?
+            } else if path.ends_with(".toml") {
+                toml::from_str(&text).with_context(|| {
+                    format!("--variable {arg}: expected a TOML table of string values")
+                })?
+            } else {
+                bail!("--variable {arg}: a file of variables must be .json or .toml");
+            };
+            out.extend(values);
+        } else {
+            let (k, v) = parse_kv(arg).map_err(|e| anyhow::anyhow!("--variable: {e}"))?;
+            let v = match v.strip_prefix('@') {
+                Some(path) => std::fs::read_to_string(path)
+                    .with_context(|| format!("--variable {k}: cannot read {path}"))?,
+                None => v,
+            };
+            out.insert(k, v);
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -374,6 +408,36 @@ mod tests {
         let v = resolve_component(&comp, &app).unwrap();
         assert_eq!(v["redis_address"], "redis://127.0.0.1:6379");
         assert_eq!(v["fixed"], "x");
+    }
+
+    #[test]
+    fn cli_variable_forms() {
+        let dir = std::env::temp_dir().join(format!("spin-local-cli-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let text = dir.join("v.txt");
+        std::fs::write(&text, "{\"a\": 1}").unwrap();
+        let json = dir.join("v.json");
+        std::fs::write(&json, r#"{"j": "1", "k": "2"}"#).unwrap();
+        let toml = dir.join("v.toml");
+        std::fs::write(&toml, "t = \"3\"\n").unwrap();
+        let args = [
+            "x=plain".to_string(),
+            format!("f=@{}", text.display()),
+            format!("@{}", json.display()),
+            format!("@{}", toml.display()),
+        ];
+        let v = cli_variables(&args).unwrap();
+        assert_eq!(v["x"], "plain");
+        assert_eq!(v["f"], "{\"a\": 1}");
+        assert_eq!(
+            (v["j"].as_str(), v["k"].as_str(), v["t"].as_str()),
+            ("1", "2", "3")
+        );
+        std::fs::write(&json, r#"{"n": 1}"#).unwrap();
+        assert!(cli_variables(&[format!("@{}", json.display())]).is_err());
+        assert!(cli_variables(&[format!("@{}", text.display())]).is_err());
+        assert!(cli_variables(&["novalue".to_string()]).is_err());
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]
