@@ -61,17 +61,23 @@ pub struct RedisPool(Arc<Mutex<HashMap<String, MultiplexedConnection>>>);
 
 impl RedisPool {
     async fn get(&self, address: &str) -> Result<MultiplexedConnection, spin_redis::Error> {
-        let mut map = self.0.lock().await;
-        if let Some(c) = map.get(address) {
+        if let Some(c) = self.0.lock().await.get(address) {
             return Ok(c.clone());
         }
+        // Connect without holding the lock, so that a slow or unreachable
+        // server does not stall instances that use another address.
         let client = redis::Client::open(address).map_err(|_| spin_redis::Error::InvalidAddress)?;
         let conn = client
             .get_multiplexed_async_connection()
             .await
             .map_err(|e| spin_redis::Error::Other(e.to_string()))?;
-        map.insert(address.to_string(), conn.clone());
-        Ok(conn)
+        Ok(self
+            .0
+            .lock()
+            .await
+            .entry(address.to_string())
+            .or_insert(conn)
+            .clone())
     }
 
     /// Forgets a broken connection so the next `open` reconnects.

@@ -96,7 +96,7 @@ struct UpArgs {
     /// Directory for component stdout/stderr logs; empty disables them.
     /// Default: .spin/logs beside the manifest.
     #[arg(short = 'L', long = "log-dir", env = "SPIN_LOG_DIR")]
-    log_dir: Option<PathBuf>,
+    log_dir: Option<String>,
 
     /// Print output only for these components (repeatable); default: all.
     #[arg(long = "follow", value_name = "ID")]
@@ -235,8 +235,8 @@ async fn up(args: UpArgs) -> Result<()> {
 
     // Logs.
     let log_dir = match &args.log_dir {
-        Some(d) if d.as_os_str().is_empty() => None,
-        Some(d) => Some(d.clone()),
+        Some(d) if d.is_empty() => None,
+        Some(d) => Some(PathBuf::from(d)),
         None => Some(app.dir.join(".spin").join("logs")),
     };
     if let Some(dir) = &log_dir {
