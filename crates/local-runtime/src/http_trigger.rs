@@ -59,15 +59,19 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener> {
 }
 
 impl HttpServer {
-    /// Prints the start-up lines like `spin up` and serves forever.
-    pub async fn serve(self: Arc<Self>, listener: TcpListener) -> Result<()> {
-        let local = listener.local_addr()?;
-        let base_url = format!("http://{local}");
+    /// Prints the start-up lines like `spin up`.
+    pub fn print_startup(&self, listener: &TcpListener) -> Result<()> {
+        let base_url = format!("http://{}", listener.local_addr()?);
         eprintln!("\nServing {base_url}");
         eprintln!("Available Routes:");
         for (route, component) in self.router.listing() {
             eprintln!("  {component}: {base_url}{route}");
         }
+        Ok(())
+    }
+
+    /// Serves forever.
+    pub async fn serve(self: Arc<Self>, listener: TcpListener) -> Result<()> {
         loop {
             let (stream, client_addr) = match listener.accept().await {
                 Ok(s) => s,

@@ -346,6 +346,7 @@ async fn up(args: UpArgs) -> Result<()> {
             router,
             components: http_components,
         });
+        server.print_startup(&listener)?;
         tasks.spawn(server.serve(listener));
     }
     eprintln!("Started in {} ms", started.elapsed().as_millis());

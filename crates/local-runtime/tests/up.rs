@@ -712,3 +712,16 @@ fn the_project_components_start_and_answer() {
     let (status, _) = rt.get("/api/v1/jobs/00000000-0000-0000-0000-000000000000");
     assert_eq!(status, 401);
 }
+
+#[test]
+fn sigterm_stops_the_runtime_cleanly() {
+    let rt = spawn(&build_fixtures(), Options::default()).wait_started();
+    let status = Command::new("kill")
+        .args(["-TERM", &rt.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let (ok, err) = rt.exit();
+    assert!(ok, "{err}");
+    assert!(err.contains("Shutting down (SIGTERM)"), "{err}");
+}
