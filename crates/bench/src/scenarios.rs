@@ -406,6 +406,13 @@ fn api(
                 "redis.submit.commands",
                 ratio(delta.commands, per_request),
             );
+            if let (Some(a), Some(b)) = (redis_cpu_before, redis_cpu_after) {
+                set(
+                    figures,
+                    "api.submit.redis_cpu_ms_per_req",
+                    (b - a) * 1e3 / sat.requests.max(1) as f64,
+                );
+            }
             if let (Some(a), Some(b)) = (cpu_before, cpu_after) {
                 set(
                     figures,
@@ -623,6 +630,9 @@ fn pipeline_section(
     let platform = Platform::start(redis, azurite, PlatformOptions::worker_only());
     let pid = procfs::child_with_arg(&format!("127.0.0.1:{}", platform.port))
         .ok_or("cannot find the runtime process")?;
+    let azurite_pid = procfs::child_with_arg(&format!("--blobPort {}", azurite.port));
+    let redis_pid = procfs::child_with_arg(&format!("127.0.0.1:{}", redis.port));
+    let cpu = || [Some(pid), redis_pid, azurite_pid].map(|p| p.and_then(procfs::cpu_seconds));
     let client = platform.client();
     e2e::eventually(Duration::from_secs(30), "the worker to be ready", || {
         (client.request("GET", "/worker/readyz", &[], None).status == 200).then_some(())
@@ -642,13 +652,30 @@ fn pipeline_section(
     for case in &cases {
         // Throughput: a burst, all submitted at once.
         let lines_before = log_lines(&platform, "worker", "job").len();
+        let cpu_before = cpu();
         let mut ids = Vec::with_capacity(case.burst);
         for _ in 0..case.burst {
             ids.push(submit_one(&submitter, &cfg, case)?);
         }
         let drained = wait_drained(observer, case.timeout)?;
+        let cpu_after = cpu();
         let times = job_times(observer, &ids)?;
         let quiet = wait_quiet(observer, case.timeout)?;
+        // CPU per job of the runtime, Redis and Azurite during the burst.
+        let cpu_ms: Vec<Option<f64>> = cpu_before
+            .iter()
+            .zip(&cpu_after)
+            .map(|(b, a)| Some((a.as_ref()? - b.as_ref()?) * 1e3 / times.len().max(1) as f64))
+            .collect();
+        for (process, value) in ["runtime", "redis", "azurite"].iter().zip(&cpu_ms) {
+            if let Some(v) = value {
+                set(
+                    figures,
+                    &format!("pipeline.{}.cpu_ms_{process}", case.key),
+                    *v,
+                );
+            }
+        }
         let first_created = times.iter().map(|t| t.0).fold(f64::INFINITY, f64::min);
         let last_finished = times.iter().map(|t| t.2).fold(0.0, f64::max);
         let jobs_per_s = if times.is_empty() {
@@ -729,6 +756,7 @@ fn pipeline_section(
                 "burst": {
                     "submitted": ids.len(), "succeeded": times.len(), "drained": drained, "quiet_after": quiet,
                     "window_ms": last_finished - first_created, "jobs_per_s": jobs_per_s,
+                    "cpu_ms_per_job": {"runtime": cpu_ms[0], "redis": cpu_ms[1], "azurite": cpu_ms[2]},
                     "guest_ms_mean": mean(&burst_guest),
                 },
                 "paced": {
@@ -821,6 +849,7 @@ fn native(
     let http = NativeHttp::default();
     let client = BlobClient::new(&blob, &http);
     let kind = jobs::find("text-stats").ok_or("no text-stats job type")?;
+    let put_seconds = std::cell::Cell::new(0.0);
     let full = || -> Result<(), String> {
         let job = new_job("text-stats", &input);
         let id = match pipeline::submit(&conn, &cfg, job).map_err(|e| e.to_string())? {
@@ -832,8 +861,10 @@ fn native(
         let input: Value = serde_json::from_str(&job.input_json).map_err(|e| e.to_string())?;
         let output = kind.run(&input).map_err(|e| format!("{e:?}"))?;
         let name = format!("{}/{}.{}", job.tenant, job.id, output.extension);
+        let put = Instant::now();
         block_on(client.put_if_absent(&name, output.content_type, &output.bytes))
             .map_err(|e| e.to_string())?;
+        put_seconds.set(put_seconds.get() + put.elapsed().as_secs_f64());
         let result = ResultRef {
             blob: name,
             content_type: output.content_type.into(),
@@ -848,6 +879,7 @@ fn native(
         full()?;
     }
     let n = plan.native_jobs / 5;
+    put_seconds.set(0.0);
     let start = Instant::now();
     for _ in 0..n {
         full()?;
@@ -856,6 +888,11 @@ fn native(
         figures,
         "native.full_jobs_per_s",
         n as f64 / start.elapsed().as_secs_f64(),
+    );
+    set(
+        figures,
+        "native.blob_put_ms",
+        put_seconds.get() * 1e3 / n.max(1) as f64,
     );
     observer.flush()?;
     Ok(())
