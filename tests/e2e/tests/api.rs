@@ -364,4 +364,41 @@ fn admin_routes_need_the_operator_token() {
     let redrive = client
         .admin_post("/api/v1/admin/dead-letters/00000000-0000-4000-8000-000000000000/redrive");
     redrive.assert_problem(404);
+
+    // A bad page size is a 400; only failed jobs can be re-driven (409).
+    client
+        .get("/api/v1/admin/dead-letters?limit=0", ADMIN_TOKEN)
+        .assert_problem(400);
+    let id = client.submit_ok(DEMO_KEY, &text_job("still queued"));
+    client
+        .admin_post(&format!("/api/v1/admin/dead-letters/{id}/redrive"))
+        .assert_problem(409);
+}
+
+#[test]
+fn invalid_configuration_answers_500_without_internals() {
+    let (_redis, _azurite, platform) =
+        api_only(PlatformOptions::default().var("max_body_bytes", "a lot"));
+    let client = platform.client();
+
+    // Liveness does not depend on configuration; readiness does.
+    assert_eq!(client.request("GET", "/healthz", &[], None).status, 200);
+    client
+        .request("GET", "/readyz", &[], None)
+        .assert_problem(503);
+
+    for reply in [
+        client.submit(DEMO_KEY, &text_job("x")),
+        client.get(
+            "/api/v1/jobs/00000000-0000-4000-8000-000000000000",
+            DEMO_KEY,
+        ),
+        client.get("/api/v1/admin/dead-letters", ADMIN_TOKEN),
+    ] {
+        let problem = reply.assert_problem(500).to_string();
+        assert!(
+            !problem.contains("max_body_bytes") && !problem.contains("a lot"),
+            "the problem leaks configuration details: {problem}"
+        );
+    }
 }

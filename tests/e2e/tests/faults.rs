@@ -150,6 +150,21 @@ fn redis_down_means_503_and_never_202() {
         .request("GET", "/readyz", &[], None)
         .assert_problem(503);
     assert_eq!(client.request("GET", "/healthz", &[], None).status, 200);
+    // Every route that needs Redis says so, with Retry-After.
+    let some_id = "00000000-0000-4000-8000-000000000000";
+    for reply in [
+        client.get(&format!("/api/v1/jobs/{some_id}"), DEMO_KEY),
+        client.get(&format!("/api/v1/jobs/{some_id}/result"), DEMO_KEY),
+        client.get("/api/v1/admin/dead-letters", ADMIN_TOKEN),
+        client.admin_post(&format!("/api/v1/admin/dead-letters/{some_id}/redrive")),
+        client.sweep(),
+    ] {
+        reply.assert_problem(503);
+        assert!(
+            reply.header("retry-after").is_some(),
+            "503 without Retry-After"
+        );
+    }
 
     // Back up: nothing was half-created (Redis lost its memory, so no job exists at all),
     // and submissions are accepted again.
@@ -194,6 +209,11 @@ fn blob_storage_down_retries_then_fails_and_redrive_completes() {
         "reason: {error}"
     );
 
+    // The result of a failed job is a conflict that says why.
+    let result = client.get(&format!("/api/v1/jobs/{id}/result"), DEMO_KEY);
+    let problem = result.assert_problem(409);
+    assert_eq!(problem["job_status"], "failed", "{problem}");
+
     let dead = client.get("/api/v1/admin/dead-letters", ADMIN_TOKEN);
     assert_eq!(dead.status, 200);
     assert!(
@@ -218,4 +238,10 @@ fn blob_storage_down_retries_then_fails_and_redrive_completes() {
         .unwrap();
     let result = client.get(&format!("/api/v1/jobs/{id}/result"), DEMO_KEY);
     assert_eq!(result.body, want.bytes);
+
+    // With storage down again, the stored result cannot be read: 502, not 500.
+    azurite.stop();
+    client
+        .get(&format!("/api/v1/jobs/{id}/result"), DEMO_KEY)
+        .assert_problem(502);
 }
