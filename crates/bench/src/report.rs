@@ -64,6 +64,8 @@ pub const FIGURES: &[Figure] = &[
     f("api.get.guest_mean_ms", "Guest time per GET job at 1,000 req/s, mean (ms resolution)", "ms"),
     f("api.healthz.guest_mean_ms", "Guest time per /healthz at 1,000 req/s, mean (ms resolution)", "ms"),
     f("api.submit.cpu_ms_per_req", "Runtime process CPU per submit at saturation", "ms"),
+    f("api.get.cpu_ms_per_req", "Runtime process CPU per GET job at saturation", "ms"),
+    f("api.healthz.cpu_ms_per_req", "Runtime process CPU per /healthz at saturation", "ms"),
     f("api.submit.redis_cpu_ms_per_req", "Redis CPU per submit at saturation", "ms"),
     t("redis.submit.round_trips", "Redis round trips per submit", "", Target::AtMost(3.0)),
     f("redis.submit.commands", "Redis commands per submit, incl. inside scripts", ""),

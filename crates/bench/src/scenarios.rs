@@ -400,26 +400,26 @@ fn api(
                 ratio(delta.connections, sat.requests),
             );
         }
+        if let (Some(a), Some(b)) = (cpu_before, cpu_after) {
+            set(
+                figures,
+                &format!("api.{name}.cpu_ms_per_req"),
+                (b - a) * 1e3 / sat.requests.max(1) as f64,
+            );
+        }
+        if let (Some(a), Some(b)) = (redis_cpu_before, redis_cpu_after) {
+            set(
+                figures,
+                &format!("api.{name}.redis_cpu_ms_per_req"),
+                (b - a) * 1e3 / sat.requests.max(1) as f64,
+            );
+        }
         if *name == "submit" {
             set(
                 figures,
                 "redis.submit.commands",
                 ratio(delta.commands, per_request),
             );
-            if let (Some(a), Some(b)) = (redis_cpu_before, redis_cpu_after) {
-                set(
-                    figures,
-                    "api.submit.redis_cpu_ms_per_req",
-                    (b - a) * 1e3 / sat.requests.max(1) as f64,
-                );
-            }
-            if let (Some(a), Some(b)) = (cpu_before, cpu_after) {
-                set(
-                    figures,
-                    "api.submit.cpu_ms_per_req",
-                    (b - a) * 1e3 / sat.requests.max(1) as f64,
-                );
-            }
         }
         // Fixed rate, open loop.
         let lines_before = log_lines(&platform, "api", "request").len();
@@ -782,6 +782,10 @@ fn pipeline_section(
             percentile(&latencies, 99.0)
         );
         observer.flush()?;
+        if let Some(entry) = pipeline_detail.get_mut(case.key) {
+            entry["vm_hwm_mib_after"] = json!(procfs::status_mib(pid, "VmHWM"));
+            entry["vm_rss_mib_after"] = json!(procfs::status_mib(pid, "VmRSS"));
+        }
     }
     if let Some(hwm) = procfs::status_mib(pid, "VmHWM") {
         set(figures, "rss.worker_peak_mib", hwm);
