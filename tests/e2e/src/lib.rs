@@ -262,21 +262,12 @@ impl Runtime {
 }
 
 /// What to run and how to configure it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct PlatformOptions {
     /// Components to run (selective deployment); empty means all.
     pub components: Vec<&'static str>,
     /// Extra Spin variables (`SPIN_VARIABLE_<NAME>`).
     pub variables: Vec<(&'static str, String)>,
-}
-
-impl Default for PlatformOptions {
-    fn default() -> Self {
-        Self {
-            components: Vec::new(),
-            variables: Vec::new(),
-        }
-    }
 }
 
 impl PlatformOptions {
