@@ -163,9 +163,7 @@ impl WasiHttpView for State {
         if !allowed {
             return Err(ErrorCode::HttpRequestDenied.into());
         }
-        Ok(wasmtime_wasi_http::types::default_send_request(
-            request, config,
-        ))
+        Ok(crate::outbound_http::send(request, config))
     }
 }
 

@@ -11,6 +11,7 @@ mod host;
 mod http_trigger;
 mod logs;
 mod manifest;
+mod outbound_http;
 mod redis_trigger;
 mod routes;
 mod runtime_config;
