@@ -111,6 +111,7 @@ pub fn bench(args: &RunArgs) -> Result<(), String> {
 
     let mut runs = Vec::new();
     let mut details = Vec::new();
+    let mut failed = 0;
     for run in 1..=args.runs.max(1) {
         let load_start = procfs::loadavg();
         let started = Instant::now();
@@ -176,6 +177,7 @@ pub fn bench(args: &RunArgs) -> Result<(), String> {
         for e in &errors {
             eprintln!("bench: run {run}: error: {e}");
         }
+        failed += errors.len();
         let load_end = procfs::loadavg();
         ctx.load.push(format!("{load_start} → {load_end}"));
         detail.insert("errors".into(), json!(errors));
@@ -204,6 +206,11 @@ pub fn bench(args: &RunArgs) -> Result<(), String> {
         out.join("results.json").display(),
         out.join("results.md").display()
     );
+    if failed > 0 {
+        return Err(format!(
+            "{failed} section(s) failed (see the errors above and results.json); their figures are missing"
+        ));
+    }
     Ok(())
 }
 
