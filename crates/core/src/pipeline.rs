@@ -391,8 +391,14 @@ pub fn get(
     record(&reply).map(Some)
 }
 
+/// At most this many bytes of job inputs are claimed by one [`claim`] beyond
+/// the message's own job: a backlog of large inputs (base64 images) is taken
+/// a few at a time instead of `sweep_batch` at once, which bounds the reply
+/// and the worker instance's memory.
+pub const CLAIM_BATCH_BYTES: i64 = 4 * 1024 * 1024;
+
 /// Claim the message's job (if given and due) plus up to `sweep_batch`
-/// overdue jobs, in one round trip. Jobs whose lease expired on their last
+/// overdue jobs (within [`CLAIM_BATCH_BYTES`] of inputs), in one round trip. Jobs whose lease expired on their last
 /// attempt are failed and dead-lettered by the same script.
 pub fn claim(
     redis: &impl Redis,
@@ -408,6 +414,7 @@ pub fn claim(
             RedisArg::Int(lease_ms),
             RedisArg::Int(cfg.sweep_batch.into()),
             job_id.unwrap_or("").into(),
+            RedisArg::Int(CLAIM_BATCH_BYTES),
         ],
     )?;
     let Some((_expired, jobs)) = reply.split_first() else {

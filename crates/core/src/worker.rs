@@ -111,13 +111,14 @@ pub async fn handle_message(
         }
         let started = Instant::now();
         let outcome = process(job, cfg, &client, redis).await;
-        let duration_ms = started.elapsed().as_millis() as u64;
+        let duration = started.elapsed();
         let mut line = fields([
             ("job_id", json!(job.id)),
             ("job_type", json!(job.job_type)),
             ("tenant", json!(job.tenant)),
             ("attempt", json!(job.attempt)),
-            ("duration_ms", json!(duration_ms)),
+            ("duration_ms", json!(duration.as_millis() as u64)),
+            ("duration_us", json!(duration.as_micros() as u64)),
         ]);
         let outcome = match outcome {
             Ok(outcome) => outcome,
@@ -293,8 +294,9 @@ mod tests {
     fn garbage_message_claims_without_a_job_id() {
         let (result, commands) = run(b"\xff garbage", vec![Ok(vec![RedisValue::Int(0)])]);
         assert_eq!(result.unwrap(), WorkerReport::default());
-        // EVALSHA sha 0 prefix lease batch message_id: the message id is empty.
-        assert_eq!(commands[0].last(), Some(&RedisArg::from("")));
+        // EVALSHA sha 0 prefix lease batch message_id batch_bytes: the message id is empty.
+        let args = &commands[0];
+        assert_eq!(args.get(args.len() - 2), Some(&RedisArg::from("")));
     }
 
     #[test]

@@ -465,3 +465,40 @@ fn unreachable_redis_is_unavailable() {
     ));
     pipeline::ping(&common::redis()).unwrap();
 }
+
+#[test]
+fn claim_bounds_the_bytes_of_overdue_inputs_it_takes() {
+    let redis = redis();
+    let cfg = pipeline_config("claim-bytes");
+    // Five overdue jobs of 1.5 MiB input each: well within the batch count,
+    // far over the byte budget.
+    let big = "x".repeat(3 * 512 * 1024);
+    let ids: Vec<String> = (0..5)
+        .map(|_| created(pipeline::submit(&redis, &cfg, text_job("acme", &big, None)).unwrap()).id)
+        .collect();
+
+    let first = pipeline::claim(&redis, &cfg, Some(&ids[0])).unwrap();
+    let bytes: usize = first.iter().map(|j| j.input_json.len()).sum();
+    assert_eq!(first[0].id, ids[0], "the message's own job comes first");
+    assert!(
+        first.len() < ids.len(),
+        "claimed all {} large jobs at once",
+        first.len()
+    );
+    assert!(
+        bytes as i64 <= pipeline::CLAIM_BATCH_BYTES + big.len() as i64 + 64,
+        "claimed {bytes} bytes of input"
+    );
+
+    // The rest stay due and are claimed by later deliveries: none is lost.
+    let mut claimed: Vec<String> = first.into_iter().map(|j| j.id).collect();
+    while claimed.len() < ids.len() {
+        let next = pipeline::claim(&redis, &cfg, None).unwrap();
+        assert!(!next.is_empty(), "due jobs left unclaimed");
+        claimed.extend(next.into_iter().map(|j| j.id));
+    }
+    claimed.sort();
+    let mut expected = ids.clone();
+    expected.sort();
+    assert_eq!(claimed, expected);
+}

@@ -188,7 +188,7 @@ pub(crate) fn log_fields(
     req: &ApiRequest,
     log: &RequestLog,
     status: u16,
-    duration_ms: u64,
+    duration: std::time::Duration,
     request_id: &str,
     cause: Option<&str>,
 ) -> Map<String, Value> {
@@ -196,7 +196,8 @@ pub(crate) fn log_fields(
     fields.insert("method".into(), json!(req.method));
     fields.insert("route".into(), json!(log.route.unwrap_or("unmatched")));
     fields.insert("status".into(), json!(status));
-    fields.insert("duration_ms".into(), json!(duration_ms));
+    fields.insert("duration_ms".into(), json!(duration.as_millis() as u64));
+    fields.insert("duration_us".into(), json!(duration.as_micros() as u64));
     fields.insert("request_id".into(), json!(request_id));
     if let Some(tenant) = &log.tenant {
         fields.insert("tenant".into(), json!(tenant));
@@ -240,7 +241,7 @@ fn finish(
         req,
         log,
         response.status,
-        started.elapsed().as_millis() as u64,
+        started.elapsed(),
         &request_id,
         cause.as_deref(),
     );

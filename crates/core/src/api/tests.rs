@@ -510,14 +510,14 @@ fn log_lines_name_the_route_template_and_tenant_but_no_secrets() {
         &req,
         &log,
         503,
-        7,
+        std::time::Duration::from_micros(7_250),
         "req-1",
         Some("redis unavailable: refused"),
     );
     assert_eq!(
         Value::Object(fields.clone()),
         json!({
-            "method": "GET", "route": "/api/v1/jobs/{id}", "status": 503, "duration_ms": 7,
+            "method": "GET", "route": "/api/v1/jobs/{id}", "status": 503, "duration_ms": 7, "duration_us": 7250,
             "request_id": "req-1", "tenant": "demo", "error": "redis unavailable: refused"
         })
     );
@@ -531,7 +531,7 @@ fn log_lines_name_the_route_template_and_tenant_but_no_secrets() {
         &request("GET", "/x"),
         &RequestLog::default(),
         404,
-        0,
+        std::time::Duration::ZERO,
         "r",
         None,
     );

@@ -1,6 +1,9 @@
--- claim: ARGV = prefix, lease_ms, batch, message_id ('' for none)
+-- claim: ARGV = prefix, lease_ms, batch, message_id ('' for none), batch_bytes
 -- Candidates: the message's job, then up to `batch` ids from the due set whose
--- time has come. A candidate is claimed if it is queued or running and due
+-- time has come. Overdue jobs are taken only while the inputs claimed so far
+-- stay within `batch_bytes`, so one reply (and one worker instance's memory)
+-- stays bounded when the backlog holds large inputs; the message's own job is
+-- always a candidate. A candidate is claimed if it is queued or running and due
 -- (its backoff elapsed or its lease expired): it becomes running with
 -- attempts + 1 and is re-scored to now + lease. A running job whose lease
 -- expired on its last attempt is failed and dead-lettered instead.
@@ -8,6 +11,7 @@
 -- is skipped, so a duplicate delivery does nothing.
 -- Returns {expired_count, (id, tenant, type, attempt, input)...}
 local lease_ms, batch, message_id = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
+local batch_bytes = tonumber(ARGV[5])
 local now = now_ms()
 
 local candidates = {}
@@ -25,8 +29,12 @@ end
 
 local out = {0}
 local expired = 0
-for _, id in ipairs(candidates) do
+local claimed_bytes = 0
+for i, id in ipairs(candidates) do
   local key = job_key(id)
+  if i > 1 and claimed_bytes >= batch_bytes then
+    break
+  end
   local f = redis.call('HMGET', key, 'status', 'attempts', 'max_attempts', 'tenant', 'type', 'input')
   local status = f[1]
   local score = redis.call('ZSCORE', DUE, id)
@@ -52,6 +60,7 @@ for _, id in ipairs(candidates) do
       out[#out + 1] = f[5]
       out[#out + 1] = attempts
       out[#out + 1] = f[6]
+      claimed_bytes = claimed_bytes + string.len(f[6] or '')
     end
   end
 end
