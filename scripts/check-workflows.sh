@@ -40,8 +40,8 @@ workflows=(.github/workflows/*.yml)
 check "actionlint + shellcheck (${#workflows[@]} workflows)" \
     "$TOOLS/actionlint" -no-color -shellcheck="$TOOLS/shellcheck" "${workflows[@]}"
 
-check "shellcheck (deploy, smoke and check scripts)" \
-    "$TOOLS/shellcheck" -x scripts/deploy.sh scripts/smoke.sh scripts/check-workflows.sh
+check "shellcheck (every script in scripts/ and .ci/run)" \
+    "$TOOLS/shellcheck" -x scripts/*.sh .ci/run
 
 check "yamllint (.github)" "$TOOLS/yamllint" --strict -d "{
     extends: default,

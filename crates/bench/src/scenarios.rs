@@ -239,7 +239,13 @@ fn guest_ms(lines: &[Value], filter: impl Fn(&Value) -> bool) -> Vec<f64> {
     lines
         .iter()
         .filter(|l| filter(l))
-        .filter_map(|l| l["duration_ms"].as_f64())
+        .filter_map(|l| {
+            // Microseconds where the log has them, else whole milliseconds.
+            l["duration_us"]
+                .as_f64()
+                .map(|us| us / 1000.0)
+                .or_else(|| l["duration_ms"].as_f64())
+        })
         .collect()
 }
 
