@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use e2e::{
-    eventually, test_png, text_job, thumbnail_job, Azurite, Platform, PlatformOptions, RedisServer,
+    test_png, text_job, thumbnail_job, Azurite, Platform, PlatformOptions, RedisServer,
     ADMIN_TOKEN, DEMO_KEY,
 };
 use serde_json::Value;
@@ -92,20 +92,25 @@ fn a_job_whose_worker_dies_mid_run_completes_after_restart() {
     let api = Platform::start(
         &redis,
         &azurite,
-        PlatformOptions::api_only().var("lease_ms", "3000"),
+        PlatformOptions::api_only()
+            .var("lease_ms", "3000")
+            .var("max_body_bytes", "33554432"),
     );
     let worker_options = PlatformOptions::worker_only().var("lease_ms", "3000");
     let mut worker = Platform::start(&redis, &azurite, worker_options);
     let client = api.client();
 
-    // The CPU-bound job type with a large image, so that it is still running when killed.
-    let png = test_png(2048, 1536);
+    // The CPU-bound job type with a 12-megapixel image (about 0.7 s of work),
+    // so that it is still running when the worker is killed.
+    let png = test_png(4000, 3000);
     let body = thumbnail_job(&png, 1024, 1024);
     let id = client.submit_ok(DEMO_KEY, &body);
 
-    eventually(Duration::from_secs(30), "the job to start running", || {
-        (client.job(DEMO_KEY, &id)["status"] == "running").then_some(())
-    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while client.job(DEMO_KEY, &id)["status"] != "running" {
+        assert!(Instant::now() < deadline, "the job never started running");
+        std::thread::sleep(Duration::from_millis(5));
+    }
     worker.kill();
     let job = client.job(DEMO_KEY, &id);
     assert_eq!(
