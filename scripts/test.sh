@@ -8,6 +8,12 @@ set -euo pipefail
 cd "$ROOT"
 
 started=$SECONDS
+# Keep a copy of the output to count the tests at the end.
+mkdir -p "$LOCAL_DIR"
+log="$LOCAL_DIR/test.log"
+: >"$log"
+exec > >(tee -a "$log") 2>&1
+
 "$ROOT/scripts/bootstrap.sh"
 # Stop Redis and Azurite at the end only if this run started them.
 already_running="$(ls "$LOCAL_DIR/run"/*.pid 2>/dev/null || true)"
@@ -25,4 +31,11 @@ already_running="$(ls "$LOCAL_DIR/run"/*.pid 2>/dev/null || true)"
 step "infrastructure check tests (pytest)"
 "$VENV_DIR/tools/bin/pytest" -q tests/infra
 
+# One closing line for the whole run: cargo test suites, pytest and schemathesis cases.
+totals="$(awk '
+    /^test result: / { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+    /^[0-9]+ passed/ { p += $1 }
+    /generated, [0-9]+ passed/ { for (i = 1; i <= NF; i++) if ($(i+1) ~ /^passed/) p += $i }
+    END { printf "%d passed, %d failed", p, f }' "$log")"
 step "all tests passed in $(( (SECONDS - started) / 60 ))m$(( (SECONDS - started) % 60 ))s"
+echo "tests: $totals"
