@@ -7,13 +7,33 @@ use std::io::Cursor;
 use base64::Engine as _;
 use common::*;
 use platform_core::blob::{BlobClient, BlobError, PutOutcome};
-use platform_core::config::{BlobAuth, BlobConfig};
+use platform_core::config::{BlobAuth, BlobConfig, PipelineConfig};
 use platform_core::jobs;
 use platform_core::log::{Level, Logger};
 use platform_core::native::{block_on, CountingRedis, NativeHttp};
-use platform_core::pipeline::{self, JobStatus, NewJob, SubmitOutcome, PROCESS_ROUND_TRIPS};
+use platform_core::pipeline::{
+    self, JobStatus, NewJob, PipelineError, SubmitOutcome, PROCESS_ROUND_TRIPS,
+};
+use platform_core::ports::Redis;
 use platform_core::worker::{handle_message, WorkerReport};
 use serde_json::{json, Value};
+
+/// Run the worker on one message, with native HTTP and a quiet logger.
+fn work(
+    message: &[u8],
+    cfg: &PipelineConfig,
+    blob: &BlobConfig,
+    redis: &impl Redis,
+) -> Result<WorkerReport, PipelineError> {
+    block_on(handle_message(
+        message,
+        cfg,
+        blob,
+        redis,
+        &NativeHttp::default(),
+        &logger(),
+    ))
+}
 
 fn logger() -> Logger {
     Logger::new("worker-test", Level::Error)
@@ -126,15 +146,7 @@ fn worker_runs_jobs_and_stores_results_byte_for_byte() {
     for (job_type, input) in cases {
         let id = submit(&redis, &cfg, job_type, &input);
         redis.take();
-        let report = block_on(handle_message(
-            id.as_bytes(),
-            &cfg,
-            &blob,
-            &redis,
-            &http,
-            &logger(),
-        ))
-        .unwrap();
+        let report = work(id.as_bytes(), &cfg, &blob, &redis).unwrap();
         assert_eq!(
             report,
             WorkerReport {
@@ -168,15 +180,7 @@ fn worker_runs_jobs_and_stores_results_byte_for_byte() {
         );
 
         // A duplicate delivery does nothing.
-        let again = block_on(handle_message(
-            id.as_bytes(),
-            &cfg,
-            &blob,
-            &redis,
-            &http,
-            &logger(),
-        ))
-        .unwrap();
+        let again = work(id.as_bytes(), &cfg, &blob, &redis).unwrap();
         assert_eq!(again, WorkerReport::default());
     }
 }
@@ -187,7 +191,6 @@ fn one_processed_job_costs_two_round_trips() {
     let redis = CountingRedis::new(redis());
     let cfg = pipeline_config("trips");
     let blob = blob_config("trips");
-    let http = NativeHttp::default();
     let mut fewest = u64::MAX;
     for i in 0..3 {
         let id = submit(
@@ -197,15 +200,7 @@ fn one_processed_job_costs_two_round_trips() {
             &json!({"text": format!("run {i}")}),
         );
         redis.take();
-        let report = block_on(handle_message(
-            id.as_bytes(),
-            &cfg,
-            &blob,
-            &redis,
-            &http,
-            &logger(),
-        ))
-        .unwrap();
+        let report = work(id.as_bytes(), &cfg, &blob, &redis).unwrap();
         assert_eq!(report.succeeded, 1);
         fewest = fewest.min(redis.take());
     }
@@ -219,7 +214,6 @@ fn garbage_messages_only_sweep() {
     let redis = redis();
     let cfg = pipeline_config("garbage");
     let blob = blob_config("garbage");
-    let http = NativeHttp::default();
     // A job whose message was lost is picked up by any message, even garbage.
     let id = submit(&redis, &cfg, "text-stats", &json!({"text": "lost"}));
     for message in [
@@ -228,15 +222,7 @@ fn garbage_messages_only_sweep() {
         b"not-a-job-id",
         b"00000000-0000-4000-8000-000000000000",
     ] {
-        let report = block_on(handle_message(
-            message,
-            &cfg,
-            &blob,
-            &redis,
-            &http,
-            &logger(),
-        ))
-        .unwrap();
+        let report = work(message, &cfg, &blob, &redis).unwrap();
         if report.claimed == 1 {
             assert_eq!(report.succeeded, 1);
         } else {
@@ -255,7 +241,6 @@ fn permanent_job_errors_dead_letter_and_blob_outages_retry() {
     let redis = redis();
     let cfg = pipeline_config("errors");
     let blob = blob_config("errors");
-    let http = NativeHttp::default();
 
     // A corrupt image body passes validation (header intact) but fails to decode: permanent.
     let mut png = base64::engine::general_purpose::STANDARD
@@ -265,15 +250,7 @@ fn permanent_job_errors_dead_letter_and_blob_outages_retry() {
     let input = json!({"image": base64::engine::general_purpose::STANDARD.encode(&png), "max_width": 8, "max_height": 8});
     jobs::find("thumbnail").unwrap().validate(&input).unwrap();
     let corrupt = submit(&redis, &cfg, "thumbnail", &input);
-    let report = block_on(handle_message(
-        corrupt.as_bytes(),
-        &cfg,
-        &blob,
-        &redis,
-        &http,
-        &logger(),
-    ))
-    .unwrap();
+    let report = work(corrupt.as_bytes(), &cfg, &blob, &redis).unwrap();
     assert_eq!(
         report,
         WorkerReport {
@@ -288,15 +265,7 @@ fn permanent_job_errors_dead_letter_and_blob_outages_retry() {
 
     // An unknown type (not validated by the pipeline itself) fails for good.
     let unknown = submit(&redis, &cfg, "no-such-type", &json!({}));
-    let report = block_on(handle_message(
-        unknown.as_bytes(),
-        &cfg,
-        &blob,
-        &redis,
-        &http,
-        &logger(),
-    ))
-    .unwrap();
+    let report = work(unknown.as_bytes(), &cfg, &blob, &redis).unwrap();
     assert_eq!(report.failed, 1);
     assert_eq!(
         pipeline::dead_letters(&redis, &cfg, 0, 10).unwrap().len(),
@@ -309,15 +278,7 @@ fn permanent_job_errors_dead_letter_and_blob_outages_retry() {
         ..blob.clone()
     };
     let id = submit(&redis, &cfg, "text-stats", &json!({"text": "x"}));
-    let report = block_on(handle_message(
-        id.as_bytes(),
-        &cfg,
-        &down,
-        &redis,
-        &http,
-        &logger(),
-    ))
-    .unwrap();
+    let report = work(id.as_bytes(), &cfg, &down, &redis).unwrap();
     assert_eq!(
         report,
         WorkerReport {
@@ -332,15 +293,7 @@ fn permanent_job_errors_dead_letter_and_blob_outages_retry() {
 
     // Once it is back, the retry succeeds.
     std::thread::sleep(std::time::Duration::from_millis(150));
-    let report = block_on(handle_message(
-        id.as_bytes(),
-        &cfg,
-        &blob,
-        &redis,
-        &http,
-        &logger(),
-    ))
-    .unwrap();
+    let report = work(id.as_bytes(), &cfg, &blob, &redis).unwrap();
     assert_eq!(report.succeeded, 1);
     let record = pipeline::get(&redis, &cfg, &id).unwrap().unwrap();
     assert_eq!(
@@ -354,15 +307,7 @@ fn redis_down_is_an_error_and_nothing_panics() {
     let redis = platform_core::native::NativeRedis::new("redis://127.0.0.1:1").unwrap();
     let cfg = pipeline_config("redisdown");
     let blob = blob_config("redisdown");
-    let http = NativeHttp::default();
-    let result = block_on(handle_message(
-        b"00000000-0000-4000-8000-000000000000",
-        &cfg,
-        &blob,
-        &redis,
-        &http,
-        &logger(),
-    ));
+    let result = work(b"00000000-0000-4000-8000-000000000000", &cfg, &blob, &redis);
     assert!(
         matches!(result, Err(pipeline::PipelineError::Unavailable(_))),
         "{result:?}"
@@ -379,21 +324,12 @@ fn jobs_not_started_within_half_the_lease_are_handed_back() {
         ..pipeline_config("release")
     };
     let blob = blob_config("release");
-    let http = NativeHttp::default();
     let ids: Vec<String> = (0..3)
         .map(|i| submit(&redis, &cfg, "text-stats", &json!({"text": format!("{i}")})))
         .collect();
 
     let mut subscriber = Subscriber::new(&cfg.channel);
-    let report = block_on(handle_message(
-        ids[0].as_bytes(),
-        &cfg,
-        &blob,
-        &redis,
-        &http,
-        &logger(),
-    ))
-    .unwrap();
+    let report = work(ids[0].as_bytes(), &cfg, &blob, &redis).unwrap();
     assert_eq!(
         report,
         WorkerReport {
