@@ -38,18 +38,6 @@ export KUBECTL="$TOOLS/kubectl"
 BUILD_DIR="$(mktemp -d)"
 trap 'rm -rf "$BUILD_DIR"' EXIT
 
-failed=()
-check() {
-    local name="$1"
-    shift
-    step "$name"
-    if "$@"; then
-        printf 'ok: %s\n' "$name" >&2
-    else
-        printf 'FAILED: %s\n' "$name" >&2
-        failed+=("$name")
-    fi
-}
 
 kustomizations=(kubernetes/base kubernetes/overlays/*/)
 components=(kubernetes/components/*/)
@@ -119,8 +107,8 @@ check "yamllint (kubernetes/)" "$TOOLS/yamllint" --strict -d "{
 check "shellcheck (platform install, this script)" \
     "$TOOLS/shellcheck" -x kubernetes/platform/install.sh scripts/check-kubernetes.sh
 
-if [ "${#failed[@]}" -gt 0 ]; then
-    printf '\nkubernetes checks FAILED: %s\n' "${failed[*]}" >&2
+if [ "${#CHECKS_FAILED[@]}" -gt 0 ]; then
+    printf '\nkubernetes checks FAILED: %s\n' "${CHECKS_FAILED[*]}" >&2
     exit 1
 fi
 printf '\nkubernetes checks passed: kustomize build, schemas, project checks, checkov, yamllint, shellcheck\n' >&2

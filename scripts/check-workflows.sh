@@ -22,18 +22,6 @@ TOOLS="$VENV_DIR/tools/bin"
 # actionlint runs shellcheck from PATH on the `run:` blocks.
 export PATH="$TOOLS:$PATH"
 
-failed=()
-check() {
-    local name="$1"
-    shift
-    step "$name"
-    if "$@"; then
-        printf 'ok: %s\n' "$name" >&2
-    else
-        printf 'FAILED: %s\n' "$name" >&2
-        failed+=("$name")
-    fi
-}
 
 workflows=(.github/workflows/*.yml)
 
@@ -59,8 +47,8 @@ check "zizmor --offline (medium and high findings)" \
 check "project checks (tests/infra/workflow_checks.py)" \
     "$TOOLS/python" tests/infra/workflow_checks.py --root "$ROOT"
 
-if [ "${#failed[@]}" -gt 0 ]; then
-    printf '\nworkflow checks FAILED: %s\n' "${failed[*]}" >&2
+if [ "${#CHECKS_FAILED[@]}" -gt 0 ]; then
+    printf '\nworkflow checks FAILED: %s\n' "${CHECKS_FAILED[*]}" >&2
     exit 1
 fi
 printf '\nworkflow checks passed: actionlint, shellcheck, yamllint, zizmor, project checks\n' >&2

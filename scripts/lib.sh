@@ -38,3 +38,36 @@ wait_port() {
         sleep 0.1
     done
 }
+
+# Run one named check without stopping at its failure; names of failed checks
+# collect in CHECKS_FAILED for the caller's verdict.
+CHECKS_FAILED=()
+check() {
+    local name="$1"
+    shift
+    step "$name"
+    if "$@"; then
+        printf 'ok: %s\n' "$name" >&2
+    else
+        printf 'FAILED: %s\n' "$name" >&2
+        CHECKS_FAILED+=("$name")
+    fi
+}
+
+# A development value: the environment's, else runtime-config/local.env's
+# (the order Spin's env provider reads them in).
+local_env_value() {
+    local name="$1"
+    if [ -n "${!name:-}" ]; then printf '%s' "${!name}"; else
+        sed -n "s/^$name=//p" "$ROOT/runtime-config/local.env" | head -n 1
+    fi
+}
+
+# Point the components at the Redis and Azurite of scripts/services.sh,
+# unless the environment already sets these variables.
+export_local_service_variables() {
+    export SPIN_VARIABLE_REDIS_ADDRESS="${SPIN_VARIABLE_REDIS_ADDRESS:-redis://127.0.0.1:$REDIS_PORT}"
+    export SPIN_VARIABLE_REDIS_HOST="${SPIN_VARIABLE_REDIS_HOST:-127.0.0.1:$REDIS_PORT}"
+    export SPIN_VARIABLE_BLOB_ENDPOINT="${SPIN_VARIABLE_BLOB_ENDPOINT:-http://127.0.0.1:$AZURITE_PORT/devstoreaccount1}"
+    export SPIN_VARIABLE_BLOB_HOST="${SPIN_VARIABLE_BLOB_HOST:-127.0.0.1:$AZURITE_PORT}"
+}

@@ -20,11 +20,9 @@ cargo test --locked --profile runtime -p e2e -- --test-threads "${E2E_THREADS:-2
 step "schemathesis against the served OpenAPI document ($runtime runtime)"
 port="${E2E_SCHEMATHESIS_PORT:-3917}"
 logs="$(mktemp -d)"
-api_key="$(sed -n 's/^SPIN_VARIABLE_API_KEYS=//p' runtime-config/local.env | cut -d, -f1 | cut -d: -f2)"
-export SPIN_VARIABLE_REDIS_ADDRESS="redis://127.0.0.1:$REDIS_PORT"
-export SPIN_VARIABLE_REDIS_HOST="127.0.0.1:$REDIS_PORT"
-export SPIN_VARIABLE_BLOB_ENDPOINT="http://127.0.0.1:$AZURITE_PORT/devstoreaccount1"
-export SPIN_VARIABLE_BLOB_HOST="127.0.0.1:$AZURITE_PORT"
+api_key="$(local_env_value SPIN_VARIABLE_API_KEYS | cut -d, -f1 | cut -d: -f2)"
+admin_token="$(local_env_value SPIN_VARIABLE_ADMIN_TOKEN)"
+export_local_service_variables
 if [ "$runtime" = spin ]; then
     spin up --from spin.toml --runtime-config-file runtime-config/local.toml \
         --listen "127.0.0.1:$port" --log-dir "$logs" >"$logs/runtime.log" 2>&1 &
@@ -36,7 +34,6 @@ pid=$!
 trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true' EXIT
 wait_port "$port" 120 || { cat "$logs/runtime.log" >&2; die "the runtime did not start"; }
 
-admin_token="$(sed -n 's/^SPIN_VARIABLE_ADMIN_TOKEN=//p' runtime-config/local.env)"
 schemathesis() {
     "$VENV_DIR/tools/bin/schemathesis" --config-file tests/e2e/schemathesis.toml --no-color run \
         "http://127.0.0.1:$port/api/v1/openapi.json" \

@@ -36,20 +36,9 @@ cleanup() {
 }
 trap cleanup INT TERM EXIT
 
-# Values from the environment win over runtime-config/local.env, as in Spin.
-env_value() {
-    local name="$1"
-    if [ -n "${!name:-}" ]; then printf '%s' "${!name}"; else
-        sed -n "s/^$name=//p" runtime-config/local.env | head -n 1
-    fi
-}
-api_key="$(env_value SPIN_VARIABLE_API_KEYS | cut -d, -f1 | cut -d: -f2)"
-admin_token="$(env_value SPIN_VARIABLE_ADMIN_TOKEN)"
-
-export SPIN_VARIABLE_REDIS_ADDRESS="${SPIN_VARIABLE_REDIS_ADDRESS:-redis://127.0.0.1:$REDIS_PORT}"
-export SPIN_VARIABLE_REDIS_HOST="${SPIN_VARIABLE_REDIS_HOST:-127.0.0.1:$REDIS_PORT}"
-export SPIN_VARIABLE_BLOB_ENDPOINT="${SPIN_VARIABLE_BLOB_ENDPOINT:-http://127.0.0.1:$AZURITE_PORT/devstoreaccount1}"
-export SPIN_VARIABLE_BLOB_HOST="${SPIN_VARIABLE_BLOB_HOST:-127.0.0.1:$AZURITE_PORT}"
+api_key="$(local_env_value SPIN_VARIABLE_API_KEYS | cut -d, -f1 | cut -d: -f2)"
+admin_token="$(local_env_value SPIN_VARIABLE_ADMIN_TOKEN)"
+export_local_service_variables
 
 if [ "$runtime" = spin ]; then
     step "spin build"
