@@ -301,6 +301,7 @@ fn status_error(response: &HttpResponse) -> BlobError {
 
 #[cfg(test)]
 mod tests {
+    use crate::ports::block_on;
     use std::cell::RefCell;
     use std::time::Duration;
 
@@ -364,16 +365,6 @@ mod tests {
             headers,
             body: Vec::new(),
         })
-    }
-
-    fn block_on<F: std::future::Future>(future: F) -> F::Output {
-        let mut future = std::pin::pin!(future);
-        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-        loop {
-            if let std::task::Poll::Ready(out) = future.as_mut().poll(&mut cx) {
-                return out;
-            }
-        }
     }
 
     #[test]

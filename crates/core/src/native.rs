@@ -16,7 +16,6 @@
 //! [`RedisError::Command`] with the same rendering. The local runtime must
 //! map replies the same way.
 
-use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -217,18 +216,7 @@ impl Http for NativeHttp {
     }
 }
 
-/// Run a future to completion on this thread. The native ports never return
-/// `Pending`, so this simply polls (yielding the thread if something does).
-pub fn block_on<F: Future>(future: F) -> F::Output {
-    let mut future = std::pin::pin!(future);
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    loop {
-        if let std::task::Poll::Ready(out) = future.as_mut().poll(&mut cx) {
-            return out;
-        }
-        std::thread::yield_now();
-    }
-}
+pub use crate::ports::block_on;
 
 #[cfg(test)]
 mod tests {

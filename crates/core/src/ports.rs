@@ -126,3 +126,16 @@ pub trait Http {
     /// Send a request and read the whole response.
     async fn send(&self, request: HttpRequest) -> Result<HttpResponse, HttpError>;
 }
+
+/// Run a future to completion on this thread. The native ports and the test
+/// fakes never return `Pending`, so this simply polls (yielding the thread if something does).
+pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+            return out;
+        }
+        std::thread::yield_now();
+    }
+}

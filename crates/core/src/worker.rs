@@ -222,6 +222,7 @@ fn fields<const N: usize>(pairs: [(&str, Value); N]) -> Map<String, Value> {
 
 #[cfg(test)]
 mod tests {
+    use crate::ports::block_on;
     use std::cell::RefCell;
 
     use super::*;
@@ -257,16 +258,6 @@ mod tests {
             auth: BlobAuth::Sas {
                 token: "sig=x".into(),
             },
-        }
-    }
-
-    fn block_on<F: std::future::Future>(future: F) -> F::Output {
-        let mut future = std::pin::pin!(future);
-        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-        loop {
-            if let std::task::Poll::Ready(out) = future.as_mut().poll(&mut cx) {
-                return out;
-            }
         }
     }
 
