@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncCommands, FromRedisValue, Value};
-use tokio::sync::Mutex;
 use wasmtime::component::{Resource, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::bindings::http::types::ErrorCode;
@@ -49,46 +48,23 @@ pub struct ComponentShared {
     pub environment: Vec<(String, String)>,
     pub stdout: ComponentStdio,
     pub stderr: ComponentStdio,
-    pub redis: RedisPool,
 }
 
-/// One multiplexed Redis connection per address, shared by all instances.
-///
-/// Spin opens a new connection for every `connection.open`; reusing one is a
-/// performance-only difference (commands and replies are the same).
-#[derive(Clone, Default)]
-pub struct RedisPool(Arc<Mutex<HashMap<String, MultiplexedConnection>>>);
+/// Spin's cap on what the host buffers of one Redis reply
+/// (`spin_world::MAX_HOST_BUFFERED_BYTES`, 128 MiB, in Spin 3.6.3).
+const MAX_HOST_BUFFERED_BYTES: usize = 128 << 20;
 
-impl RedisPool {
-    async fn get(&self, address: &str) -> Result<MultiplexedConnection, spin_redis::Error> {
-        if let Some(c) = self.0.lock().await.get(address) {
-            return Ok(c.clone());
-        }
-        // Connect without holding the lock, so that a slow or unreachable
-        // server does not stall instances that use another address.
-        let client = redis::Client::open(address).map_err(|_| spin_redis::Error::InvalidAddress)?;
-        let conn = client
-            .get_multiplexed_async_connection()
-            .await
-            .map_err(|e| spin_redis::Error::Other(e.to_string()))?;
-        Ok(self
-            .0
-            .lock()
-            .await
-            .entry(address.to_string())
-            .or_insert(conn)
-            .clone())
-    }
-
-    /// Forgets a broken connection so the next `open` reconnects.
-    async fn evict(&self, address: &str) {
-        self.0.lock().await.remove(address);
-    }
+/// The error Spin 3.6.3 returns for a reply over [`MAX_HOST_BUFFERED_BYTES`].
+fn over_buffer_limit() -> spin_redis::Error {
+    spin_redis::Error::Other(format!(
+        "query result exceeds limit of {MAX_HOST_BUFFERED_BYTES} bytes"
+    ))
 }
 
-/// The `connection` resource.
+/// The `connection` resource: like Spin 3.6.3, every `open` makes a new TCP
+/// connection, closed when the guest drops the resource; nothing is pooled
+/// across instances.
 pub struct RedisConnection {
-    address: String,
     conn: MultiplexedConnection,
 }
 
@@ -187,29 +163,21 @@ impl State {
     fn conn(
         &mut self,
         c: &Resource<RedisConnection>,
-    ) -> Result<(String, MultiplexedConnection), spin_redis::Error> {
+    ) -> Result<MultiplexedConnection, spin_redis::Error> {
         self.table
             .get(c)
-            .map(|c| (c.address.clone(), c.conn.clone()))
+            .map(|c| c.conn.clone())
             .map_err(|_| spin_redis::Error::Other("could not find connection for resource".into()))
     }
 
-    /// Runs a command; a dropped connection is evicted from the pool.
+    /// Runs a command on the resource's connection.
     async fn run<T>(
         &mut self,
         c: &Resource<RedisConnection>,
         f: impl AsyncFnOnce(&mut MultiplexedConnection) -> redis::RedisResult<T>,
     ) -> Result<T, spin_redis::Error> {
-        let (address, mut conn) = self.conn(c)?;
-        match f(&mut conn).await {
-            Ok(v) => Ok(v),
-            Err(e) => {
-                if e.is_io_error() || e.is_connection_dropped() || e.is_unrecoverable_error() {
-                    self.shared.redis.evict(&address).await;
-                }
-                Err(other(e))
-            }
-        }
+        let mut conn = self.conn(c)?;
+        f(&mut conn).await.map_err(other)
     }
 }
 
@@ -227,9 +195,13 @@ impl spin_redis::HostConnection for State {
         {
             return Err(spin_redis::Error::InvalidAddress);
         }
-        let conn = self.shared.redis.get(&address).await?;
+        let conn = redis::Client::open(address.as_str())
+            .map_err(|_| spin_redis::Error::InvalidAddress)?
+            .get_multiplexed_async_connection()
+            .await
+            .map_err(other)?;
         self.table
-            .push(RedisConnection { address, conn })
+            .push(RedisConnection { conn })
             .map_err(|_| spin_redis::Error::TooManyConnections)
     }
 
@@ -250,8 +222,15 @@ impl spin_redis::HostConnection for State {
         c: Resource<RedisConnection>,
         key: String,
     ) -> Result<Option<Vec<u8>>, spin_redis::Error> {
-        self.run(&c, async |conn| conn.get::<_, Option<Vec<u8>>>(&key).await)
-            .await
+        let value = self
+            .run(&c, async |conn| conn.get::<_, Option<Vec<u8>>>(&key).await)
+            .await?;
+        if std::mem::size_of::<Option<Vec<u8>>>() + value.as_ref().map_or(0, Vec::len)
+            > MAX_HOST_BUFFERED_BYTES
+        {
+            return Err(over_buffer_limit());
+        }
+        Ok(value)
     }
 
     async fn set(
@@ -288,17 +267,13 @@ impl spin_redis::HostConnection for State {
         key: String,
         values: Vec<String>,
     ) -> Result<u32, spin_redis::Error> {
-        let (address, mut conn) = self.conn(&c)?;
-        match conn.sadd::<_, _, u32>(&key, &values).await {
-            Ok(v) => Ok(v),
-            Err(e) if e.kind() == redis::ErrorKind::TypeError => Err(spin_redis::Error::TypeError),
-            Err(e) => {
-                if e.is_io_error() || e.is_connection_dropped() {
-                    self.shared.redis.evict(&address).await;
-                }
-                Err(other(e))
-            }
-        }
+        let mut conn = self.conn(&c)?;
+        conn.sadd::<_, _, u32>(&key, &values)
+            .await
+            .map_err(|e| match e.kind() {
+                redis::ErrorKind::TypeError => spin_redis::Error::TypeError,
+                _ => other(e),
+            })
     }
 
     async fn smembers(
@@ -335,14 +310,31 @@ impl spin_redis::HostConnection for State {
         }
         let results = self
             .run(&c, async |conn| cmd.query_async::<RedisResults>(conn).await)
-            .await?;
-        Ok(results.0)
+            .await?
+            .0;
+        let size = std::mem::size_of::<Vec<spin_redis::RedisResult>>()
+            + results.iter().map(memory_size).sum::<usize>();
+        if size > MAX_HOST_BUFFERED_BYTES {
+            return Err(over_buffer_limit());
+        }
+        Ok(results)
     }
 
     async fn drop(&mut self, c: Resource<RedisConnection>) -> wasmtime::Result<()> {
         self.table.delete(c)?;
         Ok(())
     }
+}
+
+/// What one reply value counts against [`MAX_HOST_BUFFERED_BYTES`], as Spin 3.6.3 counts it.
+fn memory_size(value: &spin_redis::RedisResult) -> usize {
+    use spin_redis::RedisResult as R;
+    std::mem::size_of::<R>()
+        + match value {
+            R::Nil | R::Int64(_) => 0,
+            R::Binary(b) => b.len(),
+            R::Status(s) => s.len(),
+        }
 }
 
 /// A reply of `execute`, flattened exactly as Spin 3.6 does

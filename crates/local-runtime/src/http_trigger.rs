@@ -33,6 +33,20 @@ pub struct HttpComponent {
 pub struct HttpServer {
     pub router: Router,
     pub components: HashMap<String, HttpComponent>,
+    /// The body of `/.well-known/spin/info`.
+    pub info: Bytes,
+}
+
+/// The body Spin 3.6.3 serves at `/.well-known/spin/info` (`spin_http::AppInfo`,
+/// pretty-printed JSON): the application's name and version. A local app has
+/// no OCI image digest.
+pub fn app_info(name: &str, version: Option<&str>) -> Result<Bytes> {
+    let mut info = serde_json::Map::new();
+    info.insert("name".into(), name.into());
+    if let Some(version) = version {
+        info.insert("version".into(), version.into());
+    }
+    Ok(serde_json::to_vec_pretty(&info)?.into())
 }
 
 fn body(bytes: &'static [u8]) -> HyperOutgoingBody {
@@ -110,6 +124,18 @@ impl HttpServer {
         if let Some(well_known) = path.strip_prefix("/.well-known/spin/") {
             return match well_known {
                 "health" => status(StatusCode::OK, b"OK"),
+                "info" => {
+                    let mut r = Response::new(
+                        Full::new(self.info.clone())
+                            .map_err(|never| match never {})
+                            .boxed_unsync(),
+                    );
+                    r.headers_mut().insert(
+                        http::header::CONTENT_TYPE,
+                        HeaderValue::from_static("application/json"),
+                    );
+                    r
+                }
                 _ => status(StatusCode::NOT_FOUND, b""),
             };
         }
@@ -141,6 +167,10 @@ impl HttpServer {
 
         let mut req = req.map(|b| b.map_err(wasmtime_wasi_http::hyper_request_error));
         set_req_uri(&mut req)?;
+        // Spin 3.6.3 hands the component only UTF-8 header values
+        // (`prepare_request_headers`): any other value fails the request
+        // before the component runs, with a 500 and an empty body.
+        check_header_values(req.headers())?;
         for (name, value) in spin_headers(req.uri(), route, client_addr)? {
             req.headers_mut().append(name, value);
         }
@@ -226,6 +256,15 @@ fn set_req_uri<B>(req: &mut Request<B>) -> Result<()> {
     Ok(())
 }
 
+/// Fails on the first header value that is not UTF-8 (`invalid utf-8
+/// sequence ...`, the error Spin 3.6.3 logs).
+fn check_header_values(headers: &http::HeaderMap) -> Result<()> {
+    for value in headers.values() {
+        std::str::from_utf8(value.as_bytes())?;
+    }
+    Ok(())
+}
+
 /// The `spin-*` request headers of Spin 3.6 (`crates/trigger-http/src/headers.rs`).
 pub fn spin_headers(
     uri: &Uri,
@@ -302,6 +341,28 @@ mod tests {
         assert!(h
             .iter()
             .any(|(k, v)| k == "spin-path-match-userid" && v == "42"));
+    }
+
+    #[test]
+    fn only_utf8_header_values_reach_the_component() {
+        let mut headers = http::HeaderMap::new();
+        headers.insert("x-ok", HeaderValue::from_static("plain"));
+        headers.insert("x-utf8", HeaderValue::from_bytes("r\u{e9}sum\u{e9}".as_bytes()).unwrap());
+        check_header_values(&headers).unwrap();
+        headers.insert("x-bad", HeaderValue::from_bytes(b"\xff\xfe").unwrap());
+        let err = check_header_values(&headers).unwrap_err();
+        assert!(err.to_string().contains("invalid utf-8 sequence"), "{err}");
+    }
+
+    #[test]
+    fn app_info_like_spin() {
+        let info = app_info("jobs-platform", Some("0.1.0")).unwrap();
+        assert_eq!(
+            std::str::from_utf8(&info).unwrap(),
+            "{\n  \"name\": \"jobs-platform\",\n  \"version\": \"0.1.0\"\n}"
+        );
+        let info = app_info("x", None).unwrap();
+        assert_eq!(std::str::from_utf8(&info).unwrap(), "{\n  \"name\": \"x\"\n}");
     }
 
     #[test]

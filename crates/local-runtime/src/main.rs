@@ -30,7 +30,7 @@ use wasmtime_wasi_http::bindings::ProxyPre;
 
 use crate::allowed_hosts::AllowedHosts;
 use crate::host::redis_handler::RedisHandlerPre;
-use crate::host::{ComponentShared, RedisPool};
+use crate::host::ComponentShared;
 use crate::http_trigger::{HttpComponent, HttpServer};
 use crate::logs::ComponentStdio;
 use crate::manifest::App;
@@ -164,7 +164,6 @@ fn component_shared(
     log_dir: Option<&Path>,
     follow: &dyn Fn(&str) -> bool,
     extra_env: &[(String, String)],
-    pool: &RedisPool,
 ) -> Result<BTreeMap<String, Arc<ComponentShared>>> {
     let mut out = BTreeMap::new();
     for (id, c) in &app.components {
@@ -193,7 +192,6 @@ fn component_shared(
                 environment,
                 stdout: ComponentStdio::open(log_dir, id, "stdout", follow(id))?,
                 stderr: ComponentStdio::open(log_dir, id, "stderr", follow(id))?,
-                redis: pool.clone(),
             }),
         );
     }
@@ -250,8 +248,7 @@ async fn up(args: UpArgs) -> Result<()> {
     let follow =
         move |id: &str| !quiet && (follow_set.is_empty() || follow_set.iter().any(|f| f == id));
 
-    let pool = RedisPool::default();
-    let shared = component_shared(&app, &values, log_dir.as_deref(), &follow, &args.env, &pool)?;
+    let shared = component_shared(&app, &values, log_dir.as_deref(), &follow, &args.env)?;
 
     // Resolve the Redis trigger addresses and channels before compiling anything.
     let mut subscribers: BTreeMap<String, BTreeMap<String, Vec<String>>> = BTreeMap::new();
@@ -346,6 +343,7 @@ async fn up(args: UpArgs) -> Result<()> {
         let server = Arc::new(HttpServer {
             router,
             components: http_components,
+            info: http_trigger::app_info(&app.name, app.version.as_deref())?,
         });
         server.print_startup(&listener)?;
         tasks.spawn(server.serve(listener));

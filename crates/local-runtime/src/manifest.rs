@@ -53,6 +53,8 @@ pub struct App {
     pub path: PathBuf,
     pub dir: PathBuf,
     pub name: String,
+    /// `[application] version`, if set.
+    pub version: Option<String>,
     pub variables: BTreeMap<String, Variable>,
     /// `[application.trigger.redis] address` (a template).
     pub redis_address: Option<String>,
@@ -153,6 +155,7 @@ impl App {
         let application = get_table(&doc, "application", "application")?
             .ok_or_else(|| anyhow!("`[application]` is missing"))?;
         let name = req_str(application, "name", "application.name")?;
+        let version = get_str(application, "version", "application.version")?;
         let redis_address = match get_table(application, "trigger", "application.trigger")? {
             Some(t) => match get_table(t, "redis", "application.trigger.redis")? {
                 Some(r) => get_str(r, "address", "application.trigger.redis.address")?,
@@ -355,6 +358,7 @@ impl App {
             path: path.to_path_buf(),
             dir: dir.to_path_buf(),
             name,
+            version,
             variables,
             redis_address,
             http_triggers,
