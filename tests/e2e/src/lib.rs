@@ -7,9 +7,17 @@
 //! unless `E2E_RUNTIME=spin`, which runs the Spin CLI's `spin up` instead, so
 //! the same suite checks real Spin wherever the CLI is installed.
 //!
+//! Every runtime runs in a process group of its own: `spin up` starts its
+//! triggers as child processes (`spin trigger http ...`), so stopping a
+//! platform kills the whole group and then checks that nothing of it is left.
+//! A runtime process that outlives its test fails that test.
+//!
 //! Environment:
 //! - `E2E_RUNTIME`: `local` (default) or `spin`.
+//! - `SPIN_BIN`: the Spin CLI for `E2E_RUNTIME=spin` (default `spin` from `PATH`).
 //! - `SPIN_LOCAL_BIN`: the local runtime binary (default `target/runtime/spin-local`).
+//! - `E2E_PROCESS_GROUPS`: a file to which each runtime's process group id is
+//!   appended, so that the caller can check after the suite that none is left.
 //! - `AZURITE_BLOB_BIN`: Azurite's `azurite-blob` (default `.tools/azurite/node_modules/.bin/azurite-blob`).
 //! - `REDIS_SERVER_BIN`: `redis-server` (default from `PATH`).
 
@@ -18,6 +26,7 @@
 use std::fs;
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::thread::sleep;
@@ -259,6 +268,77 @@ impl Runtime {
             Ok(other) => panic!("E2E_RUNTIME must be `local` or `spin`, not {other:?}"),
         }
     }
+
+    /// The command that starts this runtime's `up`.
+    pub fn command(self) -> Command {
+        match self {
+            Runtime::Local => {
+                let bin = std::env::var("SPIN_LOCAL_BIN")
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|_| repo_root().join("target/runtime/spin-local"));
+                assert!(
+                    bin.exists(),
+                    "{} not found: build it with scripts/build.sh --runtime",
+                    bin.display()
+                );
+                Command::new(bin)
+            }
+            Runtime::Spin => {
+                Command::new(std::env::var("SPIN_BIN").unwrap_or_else(|_| "spin".into()))
+            }
+        }
+    }
+}
+
+/// The live (not yet reaped-and-gone, not zombie) processes of process group
+/// `pgid`, as `(pid, command line)`.
+pub fn live_processes_in_group(pgid: u32) -> Vec<(u32, String)> {
+    let mut found = Vec::new();
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // `pid (comm) state ppid pgrp ...`; comm may contain spaces and parentheses.
+        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+            continue;
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let (Some(state), Some(pgrp)) = (fields.first(), fields.get(2)) else {
+            continue;
+        };
+        if *state != "Z" && pgrp.parse::<u32>().ok() == Some(pgid) {
+            let cmdline = fs::read(entry.path().join("cmdline"))
+                .map(|b| String::from_utf8_lossy(&b).replace('\0', " ").trim().to_string())
+                .unwrap_or_default();
+            found.push((pid, cmdline));
+        }
+    }
+    found
+}
+
+/// Kill every process of group `pgid` with SIGKILL, reap `leader`, and wait
+/// up to ten seconds until none of the group is alive. Returns what is still
+/// alive after that (empty when the group is gone).
+fn kill_group(pgid: u32, leader: &mut Child) -> Vec<(u32, String)> {
+    if let Some(pid) = rustix::process::Pid::from_raw(pgid as i32) {
+        // ESRCH (the group is already gone) is fine.
+        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+    }
+    let _ = leader.wait();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = live_processes_in_group(pgid);
+        if left.is_empty() || Instant::now() >= deadline {
+            return left;
+        }
+        sleep(Duration::from_millis(20));
+    }
 }
 
 /// What to run and how to configure it.
@@ -268,6 +348,8 @@ pub struct PlatformOptions {
     pub components: Vec<&'static str>,
     /// Extra Spin variables (`SPIN_VARIABLE_<NAME>`).
     pub variables: Vec<(&'static str, String)>,
+    /// The runtime; `None` means the one `E2E_RUNTIME` names.
+    pub runtime: Option<Runtime>,
 }
 
 impl PlatformOptions {
@@ -285,6 +367,12 @@ impl PlatformOptions {
             components: vec!["worker", "worker-health"],
             ..Self::default()
         }
+    }
+
+    /// Run on `runtime`, whatever `E2E_RUNTIME` says.
+    pub fn on(mut self, runtime: Runtime) -> Self {
+        self.runtime = Some(runtime);
+        self
     }
 
     /// Set a Spin variable.
@@ -323,33 +411,22 @@ impl Platform {
     /// Start it again (after [`Platform::kill`]) with the same configuration and port.
     pub fn restart(&mut self) {
         let root = repo_root();
-        let runtime = Runtime::from_env();
-        let mut command = match runtime {
+        let runtime = self.options.runtime.unwrap_or_else(Runtime::from_env);
+        let mut command = runtime.command();
+        match runtime {
             Runtime::Local => {
-                let bin = std::env::var("SPIN_LOCAL_BIN")
-                    .map(PathBuf::from)
-                    .unwrap_or_else(|_| root.join("target/runtime/spin-local"));
-                assert!(
-                    bin.exists(),
-                    "{} not found: build it with scripts/build.sh --runtime",
-                    bin.display()
-                );
-                let mut command = Command::new(bin);
                 command.arg("up");
                 for component in &self.options.components {
                     command.args(["--component", component]);
                 }
-                command
             }
             Runtime::Spin => {
-                let mut command = Command::new("spin");
                 command.args(["up", "--quiet"]);
                 for component in &self.options.components {
                     command.args(["--component-id", component]);
                 }
-                command
             }
-        };
+        }
         command
             .current_dir(&root)
             .arg("--from")
@@ -391,7 +468,11 @@ impl Platform {
                 value,
             );
         }
+        // A process group of its own, so that stopping it stops `spin up`'s
+        // trigger processes too.
+        command.process_group(0);
         let child = command.spawn().expect("start the runtime");
+        record_process_group(child.id());
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(120);
         while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
@@ -459,11 +540,25 @@ impl Platform {
         out
     }
 
-    /// Kill the process abruptly (SIGKILL), as a crashed pod.
+    /// Kill the runtime abruptly (SIGKILL to its whole process group), as a
+    /// crashed pod, and check that none of its processes is left. Panics if
+    /// one survives.
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            kill(&mut child);
+        if let Some(left) = self.stop_group() {
+            panic!("runtime processes outlived their platform: {left:?}");
         }
+    }
+
+    /// The process group id of the running runtime (its leader's pid).
+    pub fn process_group(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Kills the process group; `Some(survivors)` when any process is left.
+    fn stop_group(&mut self) -> Option<Vec<(u32, String)>> {
+        let mut child = self.child.take()?;
+        let left = kill_group(child.id(), &mut child);
+        (!left.is_empty()).then_some(left)
     }
 
     /// `http://127.0.0.1:<port>`.
@@ -479,7 +574,31 @@ impl Platform {
 
 impl Drop for Platform {
     fn drop(&mut self) {
-        self.kill();
+        if let Some(left) = self.stop_group() {
+            // A panic while the test is already failing would abort the
+            // process; the caller's check of the recorded groups catches it.
+            if std::thread::panicking() {
+                eprintln!("runtime processes outlived their platform: {left:?}");
+            } else {
+                panic!("runtime processes outlived their platform: {left:?}");
+            }
+        }
+    }
+}
+
+/// Appends `pgid` to the file named by `E2E_PROCESS_GROUPS`, if set.
+fn record_process_group(pgid: u32) {
+    let Ok(path) = std::env::var("E2E_PROCESS_GROUPS") else {
+        return;
+    };
+    use std::io::Write;
+    let written = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .and_then(|mut f| writeln!(f, "{pgid}"));
+    if let Err(e) = written {
+        panic!("cannot record the process group in {path}: {e}");
     }
 }
 
@@ -568,11 +687,26 @@ impl Client {
         headers: &[(&str, &str)],
         body: Option<&[u8]>,
     ) -> Reply {
+        let headers: Vec<(&str, &[u8])> = headers.iter().map(|(n, v)| (*n, v.as_bytes())).collect();
+        self.request_bytes(method, path, &headers, body)
+    }
+
+    /// Send a request whose header values are raw bytes (which need not be
+    /// UTF-8: HTTP allows obs-text, octets 0x80-0xFF).
+    pub fn request_bytes(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &[u8])],
+        body: Option<&[u8]>,
+    ) -> Reply {
         let mut builder = ureq::http::Request::builder()
             .method(method)
             .uri(format!("{}{path}", self.base));
         for (name, value) in headers {
-            builder = builder.header(*name, *value);
+            let value = ureq::http::HeaderValue::from_bytes(value)
+                .unwrap_or_else(|e| panic!("header {name}: {e}"));
+            builder = builder.header(*name, value);
         }
         let request = builder
             .body(body.map(<[u8]>::to_vec).unwrap_or_default())

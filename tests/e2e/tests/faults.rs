@@ -250,3 +250,28 @@ fn blob_storage_down_retries_then_fails_and_redrive_completes() {
         .get(&format!("/api/v1/jobs/{id}/result"), DEMO_KEY)
         .assert_problem(502);
 }
+
+/// A crashed runtime leaves nothing behind: `spin up` runs its triggers as
+/// child processes, and a platform stopped with SIGKILL must take all of them
+/// with it, or a "dead" worker would go on claiming jobs.
+#[test]
+fn a_killed_platform_leaves_no_runtime_process() {
+    let redis = RedisServer::start();
+    let azurite = Azurite::start();
+    let mut platform = Platform::start(&redis, &azurite, PlatformOptions::default());
+    let group = platform.process_group().expect("running");
+    let running = e2e::live_processes_in_group(group);
+    assert!(!running.is_empty(), "the runtime's process group is empty");
+    if e2e::Runtime::from_env() == e2e::Runtime::Spin {
+        assert!(
+            running.iter().any(|(_, cmd)| cmd.contains(" trigger ")),
+            "spin up runs its triggers in child processes of its group: {running:?}"
+        );
+    }
+    platform.kill();
+    assert_eq!(e2e::live_processes_in_group(group), Vec::new());
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", platform.port)).is_err(),
+        "nothing may serve the platform's port after it was killed"
+    );
+}
