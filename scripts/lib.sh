@@ -71,3 +71,15 @@ export_local_service_variables() {
     export SPIN_VARIABLE_BLOB_ENDPOINT="${SPIN_VARIABLE_BLOB_ENDPOINT:-http://127.0.0.1:$AZURITE_PORT/devstoreaccount1}"
     export SPIN_VARIABLE_BLOB_HOST="${SPIN_VARIABLE_BLOB_HOST:-127.0.0.1:$AZURITE_PORT}"
 }
+
+# The Spin CLI the tests and benchmarks use as the reference runtime: `spin`
+# on PATH, else the copy in ../shared/tools when the checkout has one beside
+# it. Prints its path, or nothing when there is none.
+find_spin() {
+    local shared="$ROOT/../shared/tools/spin-3.6.3/spin"
+    if command -v spin >/dev/null 2>&1; then
+        command -v spin
+    elif [ -x "$shared" ]; then
+        (cd "$(dirname "$shared")" && printf '%s/spin\n' "$(pwd)")
+    fi
+}
