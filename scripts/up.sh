@@ -4,8 +4,9 @@
 #   scripts/up.sh
 #
 # Installs what is missing, starts Redis and Azurite (data under .local/),
-# builds the components, then runs them with `spin up` when the Spin CLI is on
-# PATH and with the project's local runtime (crates/local-runtime) otherwise.
+# builds the components, then runs them with `spin up` when a Spin CLI is found
+# (`spin` on PATH, else ../shared/tools/spin-3.6.3/spin) and with the
+# project's local runtime (crates/local-runtime) otherwise.
 # A background loop calls the sweep endpoint every SWEEP_INTERVAL seconds, as
 # the CronJob does on Kubernetes. Ctrl-C stops everything this script started.
 #
@@ -19,17 +20,22 @@ cd "$ROOT"
 PORT="${PORT:-3000}"
 SWEEP_INTERVAL="${SWEEP_INTERVAL:-5}"
 runtime="${SPIN_RUNTIME:-}"
+spin_bin="$(find_spin)"
 if [ -z "$runtime" ]; then
-    if command -v spin >/dev/null 2>&1; then runtime=spin; else runtime=local; fi
+    if [ -n "$spin_bin" ]; then runtime=spin; else runtime=local; fi
 fi
+[ "$runtime" != spin ] || [ -n "$spin_bin" ] || die "SPIN_RUNTIME=spin but no Spin CLI was found"
 
 "$ROOT/scripts/bootstrap.sh" run
 already_running="$(ls "$LOCAL_DIR/run"/*.pid 2>/dev/null || true)"
 "$ROOT/scripts/services.sh" start
 
+# The runtime runs in a process group of its own (`spin up` starts its
+# triggers as child processes): stopping it stops the whole group.
 pids=()
 cleanup() {
     trap - INT TERM EXIT
+    [ "${#pids[@]}" -eq 0 ] || kill -TERM -- "-${pids[0]}" 2>/dev/null || true
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
     wait 2>/dev/null || true
     [ -n "$already_running" ] || "$ROOT/scripts/services.sh" stop
@@ -41,14 +47,14 @@ admin_token="$(local_env_value SPIN_VARIABLE_ADMIN_TOKEN)"
 export_local_service_variables
 
 if [ "$runtime" = spin ]; then
-    step "spin build"
-    spin build
+    step "spin build ($spin_bin)"
+    "$spin_bin" build
     step "spin up on http://127.0.0.1:$PORT"
-    spin up --runtime-config-file runtime-config/local.toml --listen "127.0.0.1:$PORT" &
+    setsid "$spin_bin" up --runtime-config-file runtime-config/local.toml --listen "127.0.0.1:$PORT" &
 else
     "$ROOT/scripts/build.sh" --runtime
-    step "local runtime on http://127.0.0.1:$PORT (the Spin CLI is not on PATH)"
-    target/runtime/spin-local up --from spin.toml --runtime-config-file runtime-config/local.toml \
+    step "local runtime on http://127.0.0.1:$PORT (no Spin CLI found)"
+    setsid target/runtime/spin-local up --from spin.toml --runtime-config-file runtime-config/local.toml \
         --listen "127.0.0.1:$PORT" &
 fi
 pids+=($!)
