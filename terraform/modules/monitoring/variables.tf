@@ -32,10 +32,10 @@ variable "enable_telemetry" {
   nullable    = false
 }
 
-variable "ingress_namespace" {
+variable "edge_namespace" {
   type        = string
-  default     = "ingress-nginx"
-  description = "Namespace of the ingress-nginx controller whose access logs feed the 5xx alert."
+  default     = "nginx-gateway"
+  description = "Namespace of the NGINX pods of the edge Gateways (NGINX Gateway Fabric), whose access logs feed the 5xx alert."
   nullable    = false
 }
 
