@@ -9,6 +9,7 @@
 # clients in the VNet reach its frontend IP on 80/443) and the Azure load
 # balancer's health probes; everything else from the internet is denied.
 resource "azurerm_network_security_group" "aks" {
+  # checkov:skip=CKV_AZURE_160:Port 80 is open only to the edge's public IP, for the ACME HTTP-01 challenge and the redirect to HTTPS; the Gateway serves nothing else on it.
   location            = var.location
   name                = "nsg-${var.name}-aks"
   resource_group_name = var.resource_group_name
