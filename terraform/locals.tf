@@ -5,6 +5,9 @@ locals {
   flat_name = "${var.name_prefix}${var.environment}${random_string.suffix.result}"
   # The Kubernetes names the workloads use (kubernetes/ manifests).
   kubernetes_namespace = "jobs-platform"
+  # Where the edge Gateways' NGINX pods run (NGINX Gateway Fabric); their
+  # access logs feed the 5xx alert.
+  edge_namespace = "nginx-gateway"
   # With redis_mode = "in-cluster" the manifests run Redis as this Service.
   in_cluster_redis_host = "redis.${local.kubernetes_namespace}.svc.cluster.local"
   # The URL the apps connect with, built here and nowhere else, with the

@@ -62,6 +62,7 @@ module "monitoring" {
   resource_group_name   = azurerm_resource_group.this.name
   aks_cluster_id        = module.aks.cluster_id
   alert_email_addresses = var.alert_email_addresses
+  edge_namespace        = local.edge_namespace
   enable_telemetry      = var.enable_telemetry
   retention_in_days     = var.environment == "prod" ? 90 : 30
   workload_namespace    = local.kubernetes_namespace
