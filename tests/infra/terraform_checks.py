@@ -711,6 +711,65 @@ def check_no_caller_identity(directory: Directory, findings: Findings) -> None:
                 )
 
 
+SECRET_PROVIDER_CLASS = "kubernetes/base/secret-provider-class-{workload}.yaml"
+TERRAFORM_SECRET = "redis-address"
+
+
+def _spc_objects(path: Path) -> set[str] | None:
+    import yaml  # only this check reads YAML
+
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        objects = yaml.safe_load(doc["spec"]["parameters"]["objects"]) or {}
+        return {str(yaml.safe_load(o)["objectName"]) for o in objects.get("array", [])}
+    except (KeyError, TypeError, yaml.YAMLError):
+        return None
+
+
+def check_secret_scopes(terraform_dir: Path, root: Path, findings: Findings) -> None:
+    """Each workload identity holds Key Vault Secrets User on exactly the
+    secrets its SecretProviderClass mounts, and Terraform creates each one.
+
+    A secret mounted without a role fails the pod's volume mount; a role on a
+    secret the app does not mount is access it does not need.
+    """
+    identity = terraform_dir / "modules" / "identity" / "main.tf"
+    keyvault = terraform_dir / "modules" / "keyvault" / "variables.tf"
+    if not identity.is_file() or not keyvault.is_file():
+        return
+    workloads: dict[str, Any] = {}
+    for block in parse_file(identity).get("locals", []):
+        workloads.update(block.get("workloads") or {})
+    created = {TERRAFORM_SECRET}
+    for entry in parse_file(keyvault).get("variable", []):
+        if "operator_secret_names" in entry:
+            created |= set(entry["operator_secret_names"].get("default") or [])
+    rel = identity.relative_to(root)
+    for workload, spec in sorted(workloads.items()):
+        granted = set(spec.get("secrets") or []) if isinstance(spec, dict) else set()
+        for name in sorted(granted - created):
+            findings.add(rel, f'the {workload} identity gets a role on secret "{name}", which Terraform does not create')
+        spc = root / SECRET_PROVIDER_CLASS.format(workload=workload)
+        if not spc.is_file():
+            continue
+        mounted = _spc_objects(spc)
+        if mounted is None:
+            findings.add(spc.relative_to(root), "cannot read spec.parameters.objects")
+            continue
+        for name in sorted(mounted - granted):
+            findings.add(
+                rel,
+                f'{spc.relative_to(root)} mounts "{name}", but the {workload} identity has no Key Vault Secrets '
+                "User role on it: the volume mount would fail",
+            )
+        for name in sorted(granted - mounted):
+            findings.add(
+                rel,
+                f'the {workload} identity may read secret "{name}", which {spc.relative_to(root)} does not mount: '
+                "remove the role",
+            )
+
+
 def check(terraform_dir: Path) -> Findings:
     """Run every check on a Terraform root directory and return the findings."""
     findings = Findings()
@@ -727,6 +786,7 @@ def check(terraform_dir: Path) -> Findings:
     check_root_contract(root_dir, root, findings)
     check_environments(root_dir, root, findings)
     check_readme(root_dir, root, findings)
+    check_secret_scopes(terraform_dir, root, findings)
 
     module_dirs = sorted(p for p in (terraform_dir / "modules").glob("*") if p.is_dir())
     for path in module_dirs:

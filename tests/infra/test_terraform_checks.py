@@ -368,6 +368,23 @@ def test_cli_exit_status() -> None:
     assert 'FAIL terraform/main.tf: module "thing" passes "colour"' in bad.stdout
 
 
+def test_secret_roles_follow_the_secret_provider_classes(terraform_copy: Path) -> None:
+    base = terraform_copy.parent / "kubernetes" / "base"
+    base.mkdir(parents=True)
+    for workload in ("api", "worker"):
+        name = f"secret-provider-class-{workload}.yaml"
+        shutil.copy(ROOT / "kubernetes" / "base" / name, base / name)
+    assert "\n".join(tc.check(terraform_copy)) == "\n".join(tc.check(TERRAFORM)) == ""
+    # The worker mounts the API keys it has no role on, and loses redis-address.
+    replace(base / "secret-provider-class-worker.yaml", "objectName: redis-address", "objectName: api-keys")
+    messages = "\n".join(tc.check(terraform_copy))
+    assert 'secret-provider-class-worker.yaml mounts "api-keys", but the worker identity has no Key Vault Secrets User role on it' in messages
+    assert 'the worker identity may read secret "redis-address", which kubernetes/base/secret-provider-class-worker.yaml does not mount' in messages
+    replace(terraform_copy / "modules/identity/main.tf", '"blob-sas-write", "redis-address"]', '"blob-sas-write", "redis-url"]')
+    messages = "\n".join(tc.check(terraform_copy))
+    assert 'the worker identity gets a role on secret "redis-url", which Terraform does not create' in messages
+
+
 def test_azure_cache_for_redis_is_rejected(terraform_copy: Path) -> None:
     with (terraform_copy / "modules/redis/main.tf").open("a", encoding="utf-8") as handle:
         handle.write('\nresource "azurerm_redis_cache" "old" {\n  name = "x"\n}\n')
