@@ -22,8 +22,9 @@ resource "azapi_resource" "etcd_kms_key" {
   type                   = "Microsoft.KeyVault/vaults/keys@2023-07-01"
 
   lifecycle {
-    # A key cannot be changed through ARM once it exists; rotate it with a new
-    # version (docs/deploy/02-infrastructure.md), then update the cluster.
+    # Resource Manager creates only a key's first version and never changes
+    # it. A rotation (a new version) goes through the vault's data plane from
+    # inside the VNet; then set the cluster's key id to the new version.
     ignore_changes = [body]
   }
 }
