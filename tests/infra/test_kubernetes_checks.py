@@ -337,7 +337,7 @@ def test_terraform_in_cluster_host_is_the_component_service():
 
 def test_terraform_redis_mode_defaults_to_the_variable_default():
     variables = ROOT / "terraform" / "variables.tf"
-    assert kc.terraform_redis_mode(REDIS_MODE / "default.tfvars", variables) == "azure-cache"
+    assert kc.terraform_redis_mode(REDIS_MODE / "default.tfvars", variables) == "azure-managed"
     assert kc.terraform_redis_mode(REDIS_MODE / "in-cluster.tfvars", variables) == "in-cluster"
 
 
@@ -352,19 +352,19 @@ def builds():
 @pytest.mark.parametrize(
     ("build", "tfvars", "outputs", "expected"),
     [
-        ("azure", "default.tfvars", "azure-cache-outputs.env", None),
-        ("azure", "azure-cache.tfvars", "azure-cache-outputs.env", None),
+        ("azure", "default.tfvars", "azure-managed-outputs.env", None),
+        ("azure", "azure-managed.tfvars", "azure-managed-outputs.env", None),
         ("in-cluster", "in-cluster.tfvars", "in-cluster-outputs.env", None),
         ("azure", "in-cluster.tfvars", "in-cluster-outputs.env",
          'sets redis_mode = "in-cluster", but the overlay does not include components/redis-in-cluster'),
-        ("in-cluster", "in-cluster.tfvars", "azure-cache-outputs.env",
-         "redis_hostname is `redis-jobs-dev.redis.cache.windows.net`, but with redis_mode = \"in-cluster\" "
+        ("in-cluster", "in-cluster.tfvars", "azure-managed-outputs.env",
+         "redis_hostname is `redis-jobsdevab12c.swedencentral.redis.azure.net`, but with redis_mode = \"in-cluster\" "
          "Terraform outputs `redis.jobs-platform.svc.cluster.local`"),
-        ("in-cluster", "azure-cache.tfvars", "in-cluster-outputs.env",
-         'has redis_mode = "azure-cache", but the overlay includes components/redis-in-cluster'),
+        ("in-cluster", "azure-managed.tfvars", "in-cluster-outputs.env",
+         'has redis_mode = "azure-managed", but the overlay includes components/redis-in-cluster'),
         ("in-cluster", "default.tfvars", "in-cluster-outputs.env",
          "redis_hostname `redis.jobs-platform.svc.cluster.local` is an in-cluster Service"),
-        ("azure", "unknown.tfvars", "azure-cache-outputs.env", "unknown redis_mode 'managed-redis'"),
+        ("azure", "unknown.tfvars", "azure-managed-outputs.env", "unknown redis_mode 'managed-redis'"),
     ],
 )
 def test_redis_mode_matches_the_overlay(builds, build, tfvars, outputs, expected):

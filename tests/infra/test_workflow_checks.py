@@ -171,6 +171,13 @@ def test_rejects_ungated_terraform():
         assert expected in out, expected
 
 
+def test_rejects_terraform_plan_that_can_write_or_leak_the_state():
+    path = FIXTURES / "terraform-plan-leaks.yml"
+    out = messages(wc.check_terraform_workflow(path.name, wc.load_yaml(path)))
+    assert "the plan job takes the state lock; plan with -lock=false" in out
+    assert "the saved plan (it holds the state's secrets) is uploaded as an artifact" in out
+
+
 def test_rejects_dependabot_without_ecosystems():
     path = FIXTURES / "dependabot-missing-ecosystems.yml"
     out = messages(wc.check_dependabot(path.name, wc.load_yaml(path)))

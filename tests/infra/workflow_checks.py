@@ -434,6 +434,15 @@ def check_terraform_workflow(rel: str, doc: dict) -> list[Finding]:
         )
         if not posted:
             findings.append(Finding(rel, "the plan is neither in the job summary nor an artifact"))
+        # The plan identity reads the state but must not be able to write it,
+        # and the saved plan (prior state, secrets included) is no artifact.
+        if "terraform plan" in _run_text(plan) and "-lock=false" not in _run_text(plan):
+            findings.append(Finding(rel, "the plan job takes the state lock; plan with -lock=false as a read-only identity"))
+        for step in _steps(plan):
+            if "upload-artifact@" in str(step.get("uses", "")):
+                paths = str((step.get("with") or {}).get("path", "")).split()
+                if any(p.rstrip("/").endswith("tfplan") for p in paths):
+                    findings.append(Finding(rel, "the saved plan (it holds the state's secrets) is uploaded as an artifact"))
     if apply is not None:
         cond = " ".join(str(apply.get("if", "")).split())
         if "refs/heads/main" not in cond or "github.event_name == 'push'" not in cond:

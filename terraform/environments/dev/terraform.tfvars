@@ -1,5 +1,6 @@
 # Development: one zone-less cluster on sizes a free or pay-as-you-go
-# subscription allows, Redis Basic C0, locally redundant storage.
+# subscription allows, Azure Managed Redis Balanced B0 without replication,
+# locally redundant storage.
 environment       = "dev"
 github_repository = "example-org/jobs-platform"
 location          = "swedencentral"
@@ -18,10 +19,10 @@ aks_wasm_node_pool = {
 }
 github_branches     = ["develop"]
 github_environments = ["dev", "dev-push"]
-redis_sku = {
-  capacity = 0
-  family   = "C"
-  name     = "Basic"
+managed_redis = {
+  high_availability_enabled = false
+  sku_name                  = "Balanced_B0"
 }
+redis_mode               = "azure-managed"
 results_retention_days   = 7
 storage_replication_type = "LRS"

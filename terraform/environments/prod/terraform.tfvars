@@ -1,5 +1,6 @@
 # Production: nodes across zones 1-3, a paid control plane tier with an
-# uptime SLA, replicated Redis, zone-redundant storage.
+# uptime SLA, replicated Azure Managed Redis, a zone-redundant edge IP and
+# zone-redundant storage.
 environment       = "prod"
 github_repository = "example-org/jobs-platform"
 location          = "swedencentral"
@@ -20,11 +21,11 @@ aks_wasm_node_pool = {
 etcd_kms_enabled    = false
 github_branches     = ["main"]
 github_environments = ["prod", "prod-push"]
-nat_gateway_enabled = false
-redis_sku = {
-  capacity = 1
-  family   = "C"
-  name     = "Standard"
+managed_redis = {
+  high_availability_enabled = true
+  sku_name                  = "Balanced_B1"
 }
+nat_gateway_enabled      = false
+redis_mode               = "azure-managed"
 results_retention_days   = 30
 storage_replication_type = "ZRS"

@@ -1,6 +1,8 @@
 # The control plane runs as a user-assigned identity (not system-assigned) so
 # its role assignments exist before the cluster does: Network Contributor on
-# the subnet (Azure CNI in a subnet we own) and, with KMS, Key Vault Crypto User.
+# the subnets it manages (Azure CNI in a subnet we own; the API server subnet)
+# and on the edge's resource group (the public Gateway's load balancer takes
+# the static IP there), and, with KMS, the Key Vault roles.
 resource "azurerm_user_assigned_identity" "control_plane" {
   location            = var.location
   name                = "id-${var.name}-control-plane"
@@ -15,12 +17,43 @@ resource "azurerm_role_assignment" "control_plane_subnet" {
   scope                = var.subnet_id
 }
 
-resource "azurerm_role_assignment" "control_plane_kms" {
-  count = var.etcd_kms_key_id != null ? 1 : 0
+resource "azurerm_role_assignment" "control_plane_api_server_subnet" {
+  count = var.api_server_vnet_integration_enabled ? 1 : 0
+
+  principal_id         = azurerm_user_assigned_identity.control_plane.principal_id
+  principal_type       = "ServicePrincipal"
+  role_definition_name = "Network Contributor"
+  scope                = var.api_server_subnet_id
+}
+
+# The cloud provider looks the edge IP up by listing the public IPs of its
+# resource group, then joins it to the cluster's load balancer: read and join
+# on that group, which holds only the edge IP.
+resource "azurerm_role_assignment" "control_plane_edge" {
+  principal_id         = azurerm_user_assigned_identity.control_plane.principal_id
+  principal_type       = "ServicePrincipal"
+  role_definition_name = "Network Contributor"
+  scope                = var.edge_resource_group_id
+}
+
+# KMS: encrypt and decrypt with the one key, and (private vault) let AKS
+# create its private endpoint to the vault. Counted by the switch, a plan-time
+# boolean, never by the key's id, which is known only after apply.
+resource "azurerm_role_assignment" "control_plane_kms_key" {
+  count = var.etcd_kms_enabled ? 1 : 0
 
   principal_id         = azurerm_user_assigned_identity.control_plane.principal_id
   principal_type       = "ServicePrincipal"
   role_definition_name = "Key Vault Crypto User"
+  scope                = var.etcd_kms_key_resource_id
+}
+
+resource "azurerm_role_assignment" "control_plane_kms_private_link" {
+  count = var.etcd_kms_enabled ? 1 : 0
+
+  principal_id         = azurerm_user_assigned_identity.control_plane.principal_id
+  principal_type       = "ServicePrincipal"
+  role_definition_name = "Key Vault Contributor"
   scope                = var.key_vault_id
 }
 
@@ -70,15 +103,25 @@ resource "azurerm_kubernetes_cluster" "this" {
       max_surge = "1"
     }
   }
+  dynamic "api_server_access_profile" {
+    # A private vault is reachable for KMS only through API server VNet
+    # integration (Konnectivity is not supported for it).
+    for_each = var.api_server_vnet_integration_enabled ? [var.api_server_subnet_id] : []
+
+    content {
+      subnet_id                           = api_server_access_profile.value
+      virtual_network_integration_enabled = true
+    }
+  }
   identity {
     identity_ids = [azurerm_user_assigned_identity.control_plane.id]
     type         = "UserAssigned"
   }
   dynamic "key_management_service" {
-    for_each = var.etcd_kms_key_id != null ? [var.etcd_kms_key_id] : []
+    for_each = var.etcd_kms_enabled ? ["kms"] : []
 
     content {
-      key_vault_key_id         = key_management_service.value
+      key_vault_key_id         = var.etcd_kms_key_id
       key_vault_network_access = "Private"
     }
   }
@@ -99,9 +142,16 @@ resource "azurerm_kubernetes_cluster" "this" {
     log_analytics_workspace_id      = var.log_analytics_workspace_id
     msi_auth_for_monitoring_enabled = true
   }
+  # The KEDA add-on (AKS-managed KEDA): the worker scales on the queue's length.
+  workload_autoscaler_profile {
+    keda_enabled = true
+  }
 
   depends_on = [
-    azurerm_role_assignment.control_plane_kms,
+    azurerm_role_assignment.control_plane_api_server_subnet,
+    azurerm_role_assignment.control_plane_edge,
+    azurerm_role_assignment.control_plane_kms_key,
+    azurerm_role_assignment.control_plane_kms_private_link,
     azurerm_role_assignment.control_plane_subnet,
   ]
 

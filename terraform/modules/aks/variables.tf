@@ -1,3 +1,8 @@
+variable "edge_resource_group_id" {
+  type        = string
+  description = "Resource id of the resource group holding the edge's public IP; the control plane identity gets Network Contributor on it."
+}
+
 variable "location" {
   type        = string
   description = "Azure region."
@@ -35,6 +40,24 @@ variable "admin_group_object_ids" {
   nullable    = false
 }
 
+variable "api_server_subnet_id" {
+  type        = string
+  default     = null
+  description = "Resource id of the subnet delegated to the API server; used with api_server_vnet_integration_enabled."
+}
+
+variable "api_server_vnet_integration_enabled" {
+  type        = bool
+  default     = false
+  description = "Project the API server into api_server_subnet_id (API server VNet integration). Needed by KMS with a private vault; once on, AKS cannot turn it off."
+  nullable    = false
+
+  validation {
+    condition     = !var.api_server_vnet_integration_enabled || var.api_server_subnet_id != null
+    error_message = "API server VNet integration needs api_server_subnet_id (a subnet delegated to Microsoft.ContainerService/managedClusters)."
+  }
+}
+
 variable "availability_zones" {
   type        = list(string)
   default     = []
@@ -49,16 +72,34 @@ variable "dns_service_ip" {
   nullable    = false
 }
 
+variable "etcd_kms_enabled" {
+  type        = bool
+  default     = false
+  description = "Encrypt etcd with the Key Vault key etcd_kms_key_id (AKS KMS, private vault)."
+  nullable    = false
+
+  validation {
+    condition     = !var.etcd_kms_enabled || var.api_server_vnet_integration_enabled
+    error_message = "KMS with a private Key Vault works only with API server VNet integration: set api_server_vnet_integration_enabled = true (and api_server_subnet_id)."
+  }
+}
+
 variable "etcd_kms_key_id" {
   type        = string
   default     = null
-  description = "Versioned id of the Key Vault key that encrypts etcd (AKS KMS); null leaves KMS off."
+  description = "Versioned URL of the Key Vault key that encrypts etcd; read only when etcd_kms_enabled is true."
+}
+
+variable "etcd_kms_key_resource_id" {
+  type        = string
+  default     = null
+  description = "Resource manager id of that key (scope of Key Vault Crypto User); read only when etcd_kms_enabled is true."
 }
 
 variable "key_vault_id" {
   type        = string
   default     = null
-  description = "Resource id of the Key Vault that holds `etcd_kms_key_id`; needed only with KMS."
+  description = "Resource id of the Key Vault that holds the KMS key (scope of Key Vault Contributor, which lets AKS create its private endpoint to the vault); read only when etcd_kms_enabled is true."
 }
 
 variable "kubernetes_version" {

@@ -39,10 +39,21 @@ resource "azurerm_role_assignment" "github_aks_user" {
   scope                = var.aks_cluster_id
 }
 
-resource "azurerm_role_assignment" "deployer_aks_rbac_admin" {
-  count = var.deployer_cluster_admin_id != null ? 1 : 0
+# People (or groups) who administer the cluster with kubectl, named explicitly:
+# never "whoever runs Terraform", which in CI is the apply identity, or the
+# plan identity when a saved plan was made by another one.
+resource "azurerm_role_assignment" "cluster_admin" {
+  for_each = var.cluster_admin_principal_ids
 
-  principal_id         = var.deployer_cluster_admin_id
+  principal_id         = each.value
   role_definition_name = "Azure Kubernetes Service RBAC Cluster Admin"
+  scope                = var.aks_cluster_id
+}
+
+resource "azurerm_role_assignment" "cluster_admin_user" {
+  for_each = var.cluster_admin_principal_ids
+
+  principal_id         = each.value
+  role_definition_name = "Azure Kubernetes Service Cluster User Role"
   scope                = var.aks_cluster_id
 }

@@ -5,11 +5,24 @@ locals {
       # Storage Blob Data Reader would be enough to read results; the API reads
       # through a read-only SAS today, the role is there for Entra ID tokens.
       blob_role = "Storage Blob Data Reader"
+      # The secrets kubernetes/base/secret-provider-class-api.yaml mounts.
+      secrets = ["admin-token", "api-keys", "blob-sas-read", "redis-address"]
     }
     worker = {
       blob_role = "Storage Blob Data Contributor"
+      # The secrets kubernetes/base/secret-provider-class-worker.yaml mounts.
+      secrets = ["blob-sas-write", "redis-address"]
     }
   }
+  # One role assignment per (workload, secret), keyed "api/api-keys".
+  workload_secrets = merge([
+    for workload, spec in local.workloads : {
+      for secret in spec.secrets : "${workload}/${secret}" => {
+        secret   = secret
+        workload = workload
+      }
+    }
+  ]...)
   github_subjects = merge(
     { for b in var.github_branches : "branch-${b}" => "repo:${var.github_repository}:ref:refs/heads/${b}" },
     { for e in var.github_environments : "environment-${e}" => "repo:${var.github_repository}:environment:${e}" },
@@ -35,17 +48,16 @@ resource "azurerm_federated_identity_credential" "workload" {
   subject   = "system:serviceaccount:${var.kubernetes_namespace}:${each.key}"
 }
 
-# Key Vault Secrets User on the vault: role assignments on single secrets
-# need the secrets to exist first, and they are written after Terraform by an
-# operator (docs/deploy/02-infrastructure.md). The vault holds only this
-# platform's secrets; each SecretProviderClass names the secrets it mounts.
+# Key Vault Secrets User on each secret the workload mounts, not on the vault:
+# the worker cannot read the API keys or the admin token. Terraform creates
+# every one of these secrets (modules/keyvault), so the scopes exist.
 resource "azurerm_role_assignment" "workload_secrets" {
-  for_each = local.workloads
+  for_each = local.workload_secrets
 
-  principal_id         = azurerm_user_assigned_identity.workload[each.key].principal_id
+  principal_id         = azurerm_user_assigned_identity.workload[each.value.workload].principal_id
   principal_type       = "ServicePrincipal"
   role_definition_name = "Key Vault Secrets User"
-  scope                = var.key_vault_id
+  scope                = var.key_vault_secret_ids[each.value.secret]
 }
 
 resource "azurerm_role_assignment" "workload_blob" {

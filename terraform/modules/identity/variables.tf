@@ -18,9 +18,15 @@ variable "github_repository" {
   description = "GitHub repository (`owner/name`) whose workflows may sign in as the CI identity."
 }
 
-variable "key_vault_id" {
-  type        = string
-  description = "Resource id of the Key Vault holding the application secrets."
+variable "key_vault_secret_ids" {
+  type        = map(string)
+  description = "Resource manager ids of the application secrets, keyed by secret name; each workload gets Key Vault Secrets User on the ones it mounts."
+  nullable    = false
+
+  validation {
+    condition     = length(setsubtract(["admin-token", "api-keys", "blob-sas-read", "blob-sas-write", "redis-address"], keys(var.key_vault_secret_ids))) == 0
+    error_message = "The key_vault_secret_ids must name admin-token, api-keys, blob-sas-read, blob-sas-write and redis-address."
+  }
 }
 
 variable "kubernetes_namespace" {
@@ -48,10 +54,11 @@ variable "results_container_scope_id" {
   description = "Resource manager id of the results blob container (scope of the Storage Blob Data roles)."
 }
 
-variable "deployer_cluster_admin_id" {
-  type        = string
-  default     = null
-  description = "Object id that gets AKS RBAC Cluster Admin so the operator running Terraform can use kubectl; null for none."
+variable "cluster_admin_principal_ids" {
+  type        = map(string)
+  default     = {}
+  description = "Principals (object ids, keyed by a static name) that get Azure Kubernetes Service RBAC Cluster Admin and Cluster User on the cluster."
+  nullable    = false
 }
 
 variable "github_branches" {

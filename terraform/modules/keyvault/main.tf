@@ -1,18 +1,15 @@
 locals {
   kms_key_name = "aks-etcd-kms"
-  officer_role_assignments = merge(
-    { for k, id in var.secrets_officer_principal_ids : "secrets-officer-${k}" => {
+  officer_role_assignments = {
+    for k, id in var.secrets_officer_principal_ids : "secrets-officer-${k}" => {
       principal_id               = id
       role_definition_id_or_name = "Key Vault Secrets Officer"
-    } },
-    var.etcd_kms_key_enabled ? { for k, id in var.secrets_officer_principal_ids : "crypto-officer-${k}" => {
-      principal_id               = id
-      role_definition_id_or_name = "Key Vault Crypto Officer"
-    } } : {},
-  )
+    }
+  }
 }
 
 # https://registry.terraform.io/modules/Azure/avm-res-keyvault-vault/azurerm/0.10.0
+# (0.11.0 needs azurerm >= 4.81; this configuration pins 4.68.0.)
 module "avm_res_keyvault_vault" {
   # checkov:skip=CKV_TF_1:Registry module pinned to an exact version; registry sources cannot take a commit hash.
   source  = "Azure/avm-res-keyvault-vault/azurerm"
@@ -27,14 +24,6 @@ module "avm_res_keyvault_vault" {
     }
   }
   enable_telemetry = var.enable_telemetry
-  keys = var.etcd_kms_key_enabled ? {
-    etcd = {
-      key_opts = ["encrypt", "decrypt", "wrapKey", "unwrapKey"]
-      key_size = 2048
-      key_type = "RSA"
-      name     = local.kms_key_name
-    }
-  } : {}
   # Azure RBAC for the data plane, never access policies.
   legacy_access_policies_enabled = false
   location                       = var.location

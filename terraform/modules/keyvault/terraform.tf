@@ -1,7 +1,11 @@
 terraform {
-  required_version = ">= 1.9.0, < 2.0.0"
+  required_version = ">= 1.12.0, < 2.0.0"
 
   required_providers {
+    azapi = {
+      source  = "Azure/azapi"
+      version = ">= 2.13.0, < 3.0.0"
+    }
     azurerm = {
       source  = "hashicorp/azurerm"
       version = ">= 4.68.0, < 5.0.0"

@@ -18,6 +18,12 @@ variable "private_endpoint_subnet_id" {
   description = "Subnet for the vault's private endpoint."
 }
 
+variable "redis_address" {
+  type        = string
+  description = "The Redis URL the apps connect with (`redis://:<password>@<host>:<port>`, password percent-encoded), stored as the secret `redis-address`."
+  sensitive   = true
+}
+
 variable "resource_group_name" {
   type        = string
   description = "Name of the resource group."
@@ -43,14 +49,21 @@ variable "enable_telemetry" {
 variable "etcd_kms_key_enabled" {
   type        = bool
   default     = false
-  description = "Create the RSA key AKS KMS uses to encrypt etcd."
+  description = "Create the RSA key AKS KMS uses to encrypt etcd (through Azure Resource Manager; the vault's data plane stays private)."
+  nullable    = false
+}
+
+variable "operator_secret_names" {
+  type        = set(string)
+  default     = ["admin-token", "api-keys", "blob-sas-read", "blob-sas-write"]
+  description = "Secrets whose values an operator writes. Terraform creates each with a placeholder value and then leaves the value alone."
   nullable    = false
 }
 
 variable "secrets_officer_principal_ids" {
   type        = map(string)
   default     = {}
-  description = "Principals (object ids, keyed by a static name) that may write secrets (Key Vault Secrets Officer), and keys when KMS is on."
+  description = "Principals (object ids, keyed by a static name) that may read and write secrets through the data plane (Key Vault Secrets Officer). Empty by default: secrets are written through Azure Resource Manager."
   nullable    = false
 }
 

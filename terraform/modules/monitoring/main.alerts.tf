@@ -115,13 +115,14 @@ resource "azurerm_monitor_scheduled_query_rules_alert_v2" "deployment_unavailabl
   }
 }
 
-# More than 1% of requests through ingress-nginx answered 5xx over 5 minutes,
-# read from the controller's access log (ContainerLogV2).
-resource "azurerm_monitor_scheduled_query_rules_alert_v2" "ingress_5xx" {
-  description          = "Ingress 5xx responses above 1% of requests for 5 minutes."
+# More than 1% of requests through the edge (NGINX Gateway Fabric's NGINX)
+# answered 5xx over 5 minutes, read from NGINX's access log (ContainerLogV2;
+# the status follows the quoted request line in NGINX's default format).
+resource "azurerm_monitor_scheduled_query_rules_alert_v2" "edge_5xx" {
+  description          = "Edge 5xx responses above 1% of requests for 5 minutes."
   evaluation_frequency = "PT5M"
   location             = var.location
-  name                 = "alert-${var.name}-ingress-5xx"
+  name                 = "alert-${var.name}-edge-5xx"
   resource_group_name  = var.resource_group_name
   scopes               = [module.avm_res_operationalinsights_workspace.resource_id]
   severity             = 2
@@ -136,7 +137,7 @@ resource "azurerm_monitor_scheduled_query_rules_alert_v2" "ingress_5xx" {
     operator                = "GreaterThan"
     query                   = <<-KQL
       ContainerLogV2
-      | where PodNamespace == "${var.ingress_namespace}"
+      | where PodNamespace == "${var.edge_namespace}" and ContainerName == "nginx"
       | extend Status = toint(extract(@'" ([1-5][0-9]{2}) ', 1, tostring(LogMessage)))
       | where isnotnull(Status)
       | summarize Total = count(), Errors = countif(Status >= 500)

@@ -9,12 +9,12 @@ module "avm_res_operationalinsights_workspace" {
   log_analytics_workspace_internet_ingestion_enabled = true
   log_analytics_workspace_internet_query_enabled     = true
   # Agents sign in with managed identity; no workspace keys.
-  log_analytics_workspace_local_authentication_disabled = true
-  log_analytics_workspace_retention_in_days             = var.retention_in_days
-  log_analytics_workspace_sku                           = "PerGB2018"
-  name                                                  = "log-${var.name}"
-  resource_group_name                                   = var.resource_group_name
-  tags                                                  = var.tags
+  log_analytics_workspace_local_authentication_enabled = false
+  log_analytics_workspace_retention_in_days            = var.retention_in_days
+  log_analytics_workspace_sku                          = "PerGB2018"
+  name                                                 = "log-${var.name}"
+  resource_group_name                                  = var.resource_group_name
+  tags                                                 = var.tags
 }
 
 resource "azurerm_monitor_action_group" "this" {

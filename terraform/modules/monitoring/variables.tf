@@ -25,17 +25,17 @@ variable "alert_email_addresses" {
   nullable    = false
 }
 
+variable "edge_namespace" {
+  type        = string
+  default     = "nginx-gateway"
+  description = "Namespace of the NGINX pods of the edge Gateways (NGINX Gateway Fabric), whose access logs feed the 5xx alert."
+  nullable    = false
+}
+
 variable "enable_telemetry" {
   type        = bool
   default     = false
   description = "Whether the AVM module reports usage telemetry."
-  nullable    = false
-}
-
-variable "ingress_namespace" {
-  type        = string
-  default     = "ingress-nginx"
-  description = "Namespace of the ingress-nginx controller whose access logs feed the 5xx alert."
   nullable    = false
 }
 

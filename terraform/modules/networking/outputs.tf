@@ -3,6 +3,11 @@ output "aks_subnet_id" {
   value       = module.avm_res_network_virtualnetwork.subnets["aks"].resource_id
 }
 
+output "api_server_subnet_id" {
+  description = "Resource id of the API server subnet (delegated to AKS)."
+  value       = module.avm_res_network_virtualnetwork.subnets["apiserver"].resource_id
+}
+
 output "nat_gateway_id" {
   description = "Resource id of the NAT gateway, or null when it is off."
   value       = var.nat_gateway_enabled ? azurerm_nat_gateway.this[0].id : null

@@ -8,6 +8,16 @@ variable "aks_subnet_prefix" {
   description = "Prefix of the AKS subnet (nodes and, with Azure CNI, pods), e.g. `10.0.1.0/24`."
 }
 
+variable "api_server_subnet_prefix" {
+  type        = string
+  description = "Prefix of the API server subnet (API server VNet integration), at least a /28, e.g. `10.0.3.0/28`."
+}
+
+variable "edge_public_ip_address" {
+  type        = string
+  description = "The edge's static public IP address; the AKS subnet's NSG admits HTTP and HTTPS from the internet to it."
+}
+
 variable "location" {
   type        = string
   description = "Azure region."

@@ -1,32 +1,37 @@
-# Azure Cache for Redis for the job queue (Spin Redis trigger, pub/sub) and
-# the key-value store.
+# Azure Managed Redis for the job queue (Spin Redis trigger, pub/sub) and the
+# key-value store.
 #
-# Trade-off: Spin's Redis trigger cannot speak TLS (spin issue 2448), so the
-# non-TLS port 6379 is on. It is reachable only through the private endpoint:
-# public network access is off and the private endpoint subnet's NSG admits
-# only the AKS subnet (modules/networking). Passwords still cross the virtual
-# network in clear text; see terraform/README.md for the migration path.
-resource "azurerm_redis_cache" "this" {
-  # checkov:skip=CKV_AZURE_230:Dev uses Basic C0 (single node, no replication) to stay cheap; prod sets Standard (primary and replica) in environments/prod/terraform.tfvars.
-  capacity                      = var.sku.capacity
-  family                        = var.sku.family
-  location                      = var.location
-  minimum_tls_version           = "1.2"
-  name                          = var.name
-  non_ssl_port_enabled          = true
-  public_network_access_enabled = false
-  redis_version                 = "6"
-  resource_group_name           = var.resource_group_name
-  sku_name                      = var.sku.name
-  tags                          = var.tags
+# Spin's Redis trigger has no TLS (spin issue 2448), so the database speaks the
+# plaintext protocol (`client_protocol = "Plaintext"`) on its port 10000. It is
+# reachable only through the private endpoint: public network access is off
+# and the private endpoint subnet's NSG admits 10000 from the AKS subnet only
+# (modules/networking). Access keys stay on because the trigger authenticates
+# with a password in its URL; the key reaches the apps only through Key Vault.
+#
+# `NoCluster`: one shard behind one endpoint, so a client that knows nothing of
+# Redis Cluster (the trigger, the outbound Redis interface) works, and the
+# platform's Lua scripts may touch several keys without hash tags.
+resource "azurerm_managed_redis" "this" {
+  high_availability_enabled = var.high_availability_enabled
+  location                  = var.location
+  name                      = var.name
+  public_network_access     = "Disabled"
+  resource_group_name       = var.resource_group_name
+  sku_name                  = var.sku_name
+  tags                      = var.tags
 
-  redis_configuration {
-    authentication_enabled = true
+  default_database {
+    access_keys_authentication_enabled = true
+    client_protocol                    = "Plaintext"
+    clustering_policy                  = "NoCluster"
+    # The queue is data, not a cache: never evict, persist every write.
+    eviction_policy                               = "NoEviction"
+    persistence_append_only_file_backup_frequency = "1s"
   }
 }
 
 resource "azurerm_private_dns_zone" "redis" {
-  name                = "privatelink.redis.cache.windows.net"
+  name                = "privatelink.redis.azure.net"
   resource_group_name = var.resource_group_name
   tags                = var.tags
 }
@@ -54,7 +59,7 @@ resource "azurerm_private_endpoint" "redis" {
   private_service_connection {
     is_manual_connection           = false
     name                           = "psc-${var.name}"
-    private_connection_resource_id = azurerm_redis_cache.this.id
-    subresource_names              = ["redisCache"]
+    private_connection_resource_id = azurerm_managed_redis.this.id
+    subresource_names              = ["redisEnterprise"]
   }
 }

@@ -5,12 +5,12 @@ variable "location" {
 
 variable "name" {
   type        = string
-  description = "Name of the cache (globally unique DNS name)."
+  description = "Name of the instance (globally unique DNS name)."
 }
 
 variable "private_endpoint_subnet_id" {
   type        = string
-  description = "Subnet for the cache's private endpoint."
+  description = "Subnet for the instance's private endpoint."
 }
 
 variable "resource_group_name" {
@@ -23,33 +23,22 @@ variable "virtual_network_id" {
   description = "Virtual network the private DNS zone is linked to."
 }
 
-variable "sku" {
-  type = object({
-    capacity = number
-    family   = string
-    name     = string
-  })
-  default = {
-    capacity = 0
-    family   = "C"
-    name     = "Basic"
-  }
-  description = <<DESCRIPTION
-Cache size.
+variable "high_availability_enabled" {
+  type        = bool
+  default     = true
+  description = "Replicate the database to a second node (SLA). Changing it replaces the instance."
+  nullable    = false
+}
 
-- `capacity` - Size within the family (0-6).
-- `family` - `C` (Basic, Standard) or `P` (Premium).
-- `name` - `Basic`, `Standard` or `Premium`.
-DESCRIPTION
+variable "sku_name" {
+  type        = string
+  default     = "Balanced_B0"
+  description = "Azure Managed Redis size, e.g. `Balanced_B0` (0.5 GB) or `Balanced_B1` (1 GB)."
   nullable    = false
 
   validation {
-    condition     = contains(["Basic", "Standard", "Premium"], var.sku.name)
-    error_message = "The sku.name must be Basic, Standard or Premium."
-  }
-  validation {
-    condition     = (var.sku.name == "Premium") == (var.sku.family == "P")
-    error_message = "Use family `P` with Premium and `C` with Basic or Standard."
+    condition     = can(regex("^(Balanced_B|ComputeOptimized_X|MemoryOptimized_M)[0-9]+$", var.sku_name))
+    error_message = "The sku_name must be an in-memory Azure Managed Redis SKU such as `Balanced_B0` (Balanced, Compute Optimized or Memory Optimized)."
   }
 }
 

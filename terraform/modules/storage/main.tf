@@ -1,18 +1,18 @@
-# https://registry.terraform.io/modules/Azure/avm-res-storage-storageaccount/azurerm/0.6.7
+# https://registry.terraform.io/modules/Azure/avm-res-storage-storageaccount/azurerm/0.9.0
+# (built on azapi: the account keys are not exported, so not in the state).
 module "avm_res_storage_storageaccount" {
   # checkov:skip=CKV_TF_1:Registry module pinned to an exact version; registry sources cannot take a commit hash.
   source  = "Azure/avm-res-storage-storageaccount/azurerm"
-  version = "0.6.7"
+  version = "0.9.0"
 
   account_kind                    = "StorageV2"
-  account_replication_type        = var.replication_type
-  account_tier                    = "Standard"
+  account_sku_name                = "Standard_${var.replication_type}"
   allow_nested_items_to_be_public = false
   # Results are written once and expire; versioning would keep every deleted
   # result alive. Soft delete keeps a deleted blob or container for 7 days.
   blob_properties = {
-    container_delete_retention_policy = { days = 7 }
-    delete_retention_policy           = { days = 7 }
+    container_delete_retention_policy = { days = 7, enabled = true }
+    delete_retention_policy           = { days = 7, enabled = true }
     versioning_enabled                = false
   }
   containers = {
@@ -33,6 +33,7 @@ module "avm_res_storage_storageaccount" {
     bypass         = ["AzureServices"]
     default_action = "Deny"
   }
+  parent_id = var.resource_group_id
   private_endpoints = {
     blob = {
       name                          = "pe-${var.name}-blob"
@@ -42,7 +43,6 @@ module "avm_res_storage_storageaccount" {
     }
   }
   public_network_access_enabled = false
-  resource_group_name           = var.resource_group_name
   shared_access_key_enabled     = var.shared_access_key_enabled
   storage_management_policy_rule = {
     expire_results = {

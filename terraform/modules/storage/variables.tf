@@ -18,9 +18,14 @@ variable "private_endpoint_subnet_id" {
   description = "Subnet for the blob private endpoint."
 }
 
+variable "resource_group_id" {
+  type        = string
+  description = "Resource id of the resource group (the AVM module's `parent_id`)."
+}
+
 variable "resource_group_name" {
   type        = string
-  description = "Name of the resource group."
+  description = "Name of the resource group (private DNS zone)."
 }
 
 variable "virtual_network_id" {
