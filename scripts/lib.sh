@@ -71,3 +71,13 @@ export_local_service_variables() {
     export SPIN_VARIABLE_BLOB_ENDPOINT="${SPIN_VARIABLE_BLOB_ENDPOINT:-http://127.0.0.1:$AZURITE_PORT/devstoreaccount1}"
     export SPIN_VARIABLE_BLOB_HOST="${SPIN_VARIABLE_BLOB_HOST:-127.0.0.1:$AZURITE_PORT}"
 }
+
+# The Spin CLI to use: `spin` on PATH, else ../shared/tools/spin-3.6.3/spin
+# beside the repository when it exists. Prints its path, or nothing.
+find_spin() {
+    if command -v spin >/dev/null 2>&1; then
+        command -v spin
+    elif [ -x "$ROOT/../shared/tools/spin-3.6.3/spin" ]; then
+        printf '%s\n' "$ROOT/../shared/tools/spin-3.6.3/spin"
+    fi
+}
