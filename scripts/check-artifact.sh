@@ -43,9 +43,9 @@ if [ -z "$spin" ]; then
 fi
 command -v docker-registry >/dev/null 2>&1 ||
     die "docker-registry not found: run scripts/bootstrap.sh (it installs it when a Spin CLI is found)"
-for source in $(sed -n 's/^source = "\(.*\)"$/\1/p' spin.toml); do
+while IFS= read -r source; do
     [ -f "$source" ] || die "$source not found: build the components first (scripts/build.sh)"
-done
+done < <(sed -n 's/^source = "\(.*\)"$/\1/p' spin.toml)
 
 timeout="${ARTIFACT_TIMEOUT:-90}"
 work="$LOCAL_DIR/artifact"
