@@ -117,6 +117,10 @@ image="$(SPIN="$spin" scripts/push-artifact.sh --insecure "$registry/jobs-platfo
 [[ "$image" =~ ^$registry/jobs-platform@sha256:[0-9a-f]{64}$ ]] ||
     die "scripts/push-artifact.sh printed '$image', not $registry/jobs-platform@sha256:<digest>"
 echo "pushed: $image" >&2
+# In GitHub Actions the push job compares ACR's digest with this one.
+if [ -n "${GITHUB_OUTPUT:-}" ]; then
+    printf 'digest=%s\n' "${image##*@}" >>"$GITHUB_OUTPUT"
+fi
 
 # 3. The deploy step takes this reference and puts it on both SpinApps.
 step "deploy dry run with $image"

@@ -21,6 +21,10 @@
 #                    the commit time of HEAD, else now). Spin would stamp each
 #                    push with the current time, so two tags of one build would
 #                    name two manifests; a fixed value keeps them one.
+#   ARTIFACT_EXPECT_DIGEST  when set, fail unless the push got this digest
+#                    (CI: the digest scripts/check-artifact.sh checked and ran;
+#                    the same build pushed with the same created annotation is
+#                    the same manifest in any registry).
 #   --insecure       plain HTTP, for a registry on loopback only
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
@@ -71,4 +75,7 @@ for tag in "${tags[@]}"; do
     fi
 done
 
+if [ -n "${ARTIFACT_EXPECT_DIGEST:-}" ] && [ "$digest" != "$ARTIFACT_EXPECT_DIGEST" ]; then
+    die "$repo got $digest, but the artifact that was checked and run (scripts/check-artifact.sh) is $ARTIFACT_EXPECT_DIGEST: not deploying an untested artifact"
+fi
 printf '%s@%s\n' "$repo" "$digest"

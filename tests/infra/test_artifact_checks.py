@@ -338,12 +338,14 @@ esac
 """ % {"cd": "cd" * 32}
 
 
-def push(tmp_path: Path, mode: str, *args: str) -> subprocess.CompletedProcess:
+def push(tmp_path: Path, mode: str, *args: str, **extra: str) -> subprocess.CompletedProcess:
     stub = tmp_path / "spin"
     stub.write_text(STUB_SPIN)
     stub.chmod(0o755)
     env = dict(os.environ, SPIN=str(stub), STUB_LOG=str(tmp_path / "log"), STUB_MODE=mode,
                ARTIFACT_CREATED="2026-01-02T03:04:05Z")
+    env.pop("ARTIFACT_EXPECT_DIGEST", None)
+    env.update(extra)
     (tmp_path / "log").touch()
     return subprocess.run([str(ROOT / "scripts" / "push-artifact.sh"), *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=60)
@@ -359,6 +361,22 @@ def test_push_prints_the_reference_by_digest(tmp_path):
         f"spin registry push --insecure {created} 127.0.0.1:5000/jobs-platform:0123abc",
         f"spin registry push --insecure {created} 127.0.0.1:5000/jobs-platform:v1.2.3",
     ]
+
+
+def test_push_accepts_the_expected_digest(tmp_path):
+    result = push(tmp_path, "same", "example.azurecr.io/jobs-platform:0123abc",
+                  ARTIFACT_EXPECT_DIGEST=f"sha256:{'cd' * 32}")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"example.azurecr.io/jobs-platform@sha256:{'cd' * 32}\n"
+
+
+def test_push_fails_on_another_digest_than_the_tested_one(tmp_path):
+    tested = f"sha256:{'ef' * 32}"
+    result = push(tmp_path, "same", "example.azurecr.io/jobs-platform:0123abc", ARTIFACT_EXPECT_DIGEST=tested)
+    assert result.returncode == 1
+    assert (f"example.azurecr.io/jobs-platform got sha256:{'cd' * 32}, but the artifact that was checked and run "
+            f"(scripts/check-artifact.sh) is {tested}: not deploying an untested artifact") in result.stderr
+    assert result.stdout == ""
 
 
 def test_push_fails_without_a_digest(tmp_path):
