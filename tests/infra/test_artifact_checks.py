@@ -12,6 +12,7 @@ import hashlib
 import http.server
 import json
 import os
+import shutil
 import subprocess
 import threading
 from pathlib import Path
@@ -135,7 +136,7 @@ def test_rejects_a_docker_manifest():
 
 
 def test_rejects_the_locked_app_as_config():
-    # The layout of Spin releases before 2.x: the locked application as the config.
+    # The layout of older Spin releases: the locked application as the config.
     def edit(manifest):
         manifest["config"]["mediaType"] = ac.LOCKED_APP_MEDIA_TYPE
 
@@ -407,3 +408,22 @@ def test_push_rejects_references_without_registry_or_tag(tmp_path, ref):
     assert result.returncode == 1
     assert "not a <registry>/<repository>:<tag> reference" in result.stderr or "not a tag" in result.stderr
     assert (tmp_path / "log").read_text() == ""
+
+
+# --- scripts/check-artifact.sh without a Spin CLI ---------------------------------
+
+
+def test_check_says_it_did_not_run_without_a_spin_cli(tmp_path):
+    # A copy of the repository's scripts with no ../shared beside it, and a PATH without spin.
+    repo = tmp_path / "repo"
+    (repo / "scripts").mkdir(parents=True)
+    for name in ("check-artifact.sh", "lib.sh"):
+        shutil.copy2(ROOT / "scripts" / name, repo / "scripts" / name)
+    shutil.copy2(ROOT / "spin.toml", repo / "spin.toml")
+    path = [d for d in os.environ["PATH"].split(os.pathsep) if d and not (Path(d) / "spin").exists()]
+    env = dict(os.environ, PATH=os.pathsep.join(path))
+    result = subprocess.run([str(repo / "scripts" / "check-artifact.sh")], cwd=repo, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "artifact check: NOT RUN: no Spin CLI" in result.stderr
+    assert not (repo / ".local" / "artifact").exists()
