@@ -61,12 +61,21 @@ registry="127.0.0.1:$registry_port"
 
 # Process groups this script started (registry, spin up): each in a session of
 # its own, so stopping one stops `spin trigger` too.
+# The leader writes its own pid: it is the group's id even where setsid forks
+# (when the caller is a group leader itself, e.g. under job control).
 groups=()
 start_group() {
-    local log="$1"
+    local log="$1" pidfile
     shift
-    setsid "$@" >"$log" 2>&1 </dev/null &
-    started_pid=$!
+    pidfile="$(mktemp "$work/pid.XXXXXX")"
+    # shellcheck disable=SC2016 # $$ and "$@" are the inner shell's
+    setsid sh -c 'echo $$ >"$0"; exec "$@"' "$pidfile" "$@" >"$log" 2>&1 </dev/null &
+    for _ in $(seq 50); do
+        [ -s "$pidfile" ] && break
+        sleep 0.1
+    done
+    started_pid="$(cat "$pidfile")"
+    [ -n "$started_pid" ] || die "could not start $1"
     groups+=("$started_pid")
 }
 stop_group() {
