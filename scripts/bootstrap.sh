@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install everything the project needs to build, run and test on a Debian
 # machine with only the package registries reachable. Idempotent: a second run
-# only checks. Installs: redis-server and wrk (apt), Azurite (npm, under
+# only checks. Installs: redis-server and wrk (apt; docker-registry too when
+# a Spin CLI is found), Azurite (npm, under
 # .tools/), the Python tools (.venv/tools, .venv/checkov) and the
 # wasm32-wasip1 Rust target.
 #
@@ -16,6 +17,8 @@ AZURITE_VERSION=3.35.0
 apt_packages=()
 command -v redis-server >/dev/null 2>&1 || apt_packages+=(redis-server)
 command -v wrk >/dev/null 2>&1 || apt_packages+=(wrk)
+# The OCI registry scripts/check-artifact.sh pushes to; that check needs a Spin CLI.
+if [ -n "$(find_spin)" ] && ! command -v docker-registry >/dev/null 2>&1; then apt_packages+=(docker-registry); fi
 if [ "${#apt_packages[@]}" -gt 0 ]; then
     step "apt: ${apt_packages[*]}"
     as_root apt-get update -qq

@@ -4,9 +4,9 @@
 #   scripts/deploy.sh push <acr-name> <repository> <tag> [<tag>...]
 #       `spin registry push` the built app (run `spin build` first) as
 #       <acr>.azurecr.io/<repository>:<tag> for every tag, signed in with an
-#       `az acr login --expose-token` token. Prints the image reference to
-#       deploy (pinned by digest when Spin reports one) and, in GitHub Actions,
-#       writes it to the step output `image`.
+#       `az acr login --expose-token` token, with scripts/push-artifact.sh.
+#       Prints the image reference to deploy, pinned by digest, and, in
+#       GitHub Actions, writes it to the step output `image`.
 #
 #   scripts/deploy.sh <dev|prod> <image-ref>
 #       Copy kubernetes/ to a temporary directory, point the overlay's
@@ -75,7 +75,7 @@ python_with_yaml() {
 
 cmd_push() {
     [ "$#" -ge 3 ] || usage
-    local acr="$1" repository="$2" tags=("${@:3}") token_json server token ref out digest="" tag
+    local acr="$1" repository="$2" tags=("${@:3}") token_json server token ref
     command -v az >/dev/null 2>&1 || die "the Azure CLI (az) is required"
     command -v spin >/dev/null 2>&1 || die "the Spin CLI (spin) is required"
 
@@ -86,21 +86,9 @@ cmd_push() {
     # The token is the password; the user name of an ACR access token is the null GUID.
     printf '%s' "$token" | spin registry login --username 00000000-0000-0000-0000-000000000000 --password-stdin "$server"
 
-    for tag in "${tags[@]}"; do
-        ref="$server/$repository:$tag"
-        step "spin registry push $ref"
-        out="$(spin registry push "$ref" 2>&1)" || { printf '%s\n' "$out" >&2; die "push of $ref failed"; }
-        printf '%s\n' "$out" >&2
-        if [ -z "$digest" ]; then
-            digest="$(printf '%s\n' "$out" | grep -Eo 'sha256:[0-9a-f]{64}' | head -n 1 || true)"
-        fi
-    done
-
-    if [ -n "$digest" ]; then
-        ref="$server/$repository@$digest"
-    else
-        ref="$server/$repository:${tags[0]}"
-    fi
+    # The same push and digest capture as scripts/check-artifact.sh runs
+    # against its local registry; only the registry differs.
+    ref="$("$ROOT/scripts/push-artifact.sh" "$server/$repository:${tags[0]}" "${tags[@]:1}")"
     printf '%s\n' "$ref"
     if [ -n "${GITHUB_OUTPUT:-}" ]; then
         printf 'image=%s\n' "$ref" >>"$GITHUB_OUTPUT"

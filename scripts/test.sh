@@ -25,6 +25,7 @@ already_running="$(ls "$LOCAL_DIR/run"/*.pid 2>/dev/null || true)"
 "$ROOT/scripts/check-kubernetes.sh"
 "$ROOT/scripts/check-workflows.sh"
 "$ROOT/scripts/build.sh" --runtime
+"$ROOT/scripts/check-artifact.sh"
 "$ROOT/scripts/test-unit.sh"
 "$ROOT/scripts/test-e2e.sh"
 

@@ -10,6 +10,7 @@ import copy
 import http.server
 import json
 import os
+import re
 import shutil
 import subprocess
 import threading
@@ -133,6 +134,11 @@ def test_rejects_pipeline_with_wrong_wiring():
         (lambda d: d["on"].pop("pull_request"), "not triggered on `pull_request`"),
         (lambda d: d["on"]["push"].update(branches=["main", "develop"]), "Build and Test must run on every push"),
         (lambda d: d["jobs"]["deploy"].update(environment="prod"), "does not map develop -> dev"),
+        (lambda d: d["jobs"]["test"].update(steps=[s for s in d["jobs"]["test"]["steps"] if s.get("id") != "artifact"]),
+         "job test does not run scripts/check-artifact.sh"),
+        (lambda d: d["jobs"]["test"].pop("outputs"), "job test has no output `digest` from its artifact check"),
+        (lambda d: d["jobs"]["push"]["steps"][-1]["env"].pop("ARTIFACT_EXPECT_DIGEST"),
+         "job push does not set ARTIFACT_EXPECT_DIGEST from needs.test.outputs.digest"),
     ],
 )
 def test_rejects_pipeline_mutations(mutate, expected):
@@ -394,8 +400,11 @@ def test_push_tags_and_reports_the_digest(tmp_path):
     assert out.read_text() == f"image={image}\n"
     calls = log.read_text()
     assert "registry login --username 00000000-0000-0000-0000-000000000000 --password-stdin example.azurecr.io" in calls
-    assert "registry push example.azurecr.io/jobs-platform:0123abc" in calls
-    assert "registry push example.azurecr.io/jobs-platform:v1.2.3" in calls
+    # Through scripts/push-artifact.sh: every tag with one created annotation, so they name one manifest.
+    assert re.search(r"registry push --annotation org\.opencontainers\.image\.created=\S+ "
+                     r"example\.azurecr\.io/jobs-platform:0123abc\n", calls)
+    assert re.search(r"registry push --annotation org\.opencontainers\.image\.created=\S+ "
+                     r"example\.azurecr\.io/jobs-platform:v1\.2\.3\n", calls)
 
 
 def run_stubbed_deploy(tmp_path: Path, env_name: str, **extra: str) -> subprocess.CompletedProcess:

@@ -16,6 +16,8 @@ What actionlint and zizmor cannot know about this project:
   pushes or deploys; deploy and Terraform jobs queue (never cancel);
 * the Terraform workflow plans on pull requests touching terraform/ and applies
   on main through an environment, with OIDC for the azurerm backend/provider;
+* the test job runs scripts/check-artifact.sh and passes on the digest it
+  checked; the push job makes ACR's push fail on any other digest;
 * the deploy job runs scripts/deploy.sh, which applies kubernetes/overlays/<env>,
   the overlays scripts/check-kubernetes.sh validates;
 * Dependabot covers cargo, github-actions and terraform.
@@ -39,6 +41,7 @@ PIPELINE = ".github/workflows/ci-cd.yml"
 TERRAFORM = ".github/workflows/terraform.yml"
 DEPENDABOT = ".github/dependabot.yml"
 DEPLOY_SCRIPT = "scripts/deploy.sh"
+ARTIFACT_CHECK = "scripts/check-artifact.sh"
 KUBERNETES_CHECK = "scripts/check-kubernetes.sh"
 DEPLOY_ENVIRONMENTS = {"refs/heads/develop": "dev", "refs/heads/main": "prod"}
 
@@ -305,6 +308,10 @@ def check_pipeline(rel: str, doc: dict, root: Path) -> list[Finding]:
     for needle in ("scripts/test-unit.sh", "scripts/test-e2e.sh"):
         if needle not in test_run:
             findings.append(Finding(rel, f"job test does not run {needle}"))
+    if ARTIFACT_CHECK not in test_run:
+        findings.append(Finding(rel, f"job test does not run {ARTIFACT_CHECK} (push to a registry, run the digest)"))
+    elif "steps.artifact.outputs.digest" not in str((test.get("outputs") or {}).get("digest", "")):
+        findings.append(Finding(rel, "job test has no output `digest` from its artifact check (step id `artifact`)"))
     if str((test.get("env") or {}).get("E2E_RUNTIME")) != "spin":
         findings.append(Finding(rel, "job test does not set E2E_RUNTIME=spin (end-to-end on `spin up`)"))
     services = test.get("services") or {}
@@ -320,6 +327,11 @@ def check_pipeline(rel: str, doc: dict, root: Path) -> list[Finding]:
         findings.append(Finding(rel, "job push is not limited to pushes to main/develop"))
     if "scripts/deploy.sh push" not in _run_text(push_job):
         findings.append(Finding(rel, "job push does not run `scripts/deploy.sh push` (spin registry push)"))
+    push_env = {k: v for st in _steps(push_job) if "scripts/deploy.sh push" in str(st.get("run", ""))
+                for k, v in (st.get("env") or {}).items()}
+    if "needs.test.outputs.digest" not in str(push_env.get("ARTIFACT_EXPECT_DIGEST", "")):
+        findings.append(Finding(rel, "job push does not set ARTIFACT_EXPECT_DIGEST from needs.test.outputs.digest: "
+                                     "ACR could get an artifact other than the tested one"))
     if "GITHUB_SHA" not in _run_text(push_job) and "github.sha" not in yaml.safe_dump(push_job):
         findings.append(Finding(rel, "job push does not tag the app with the commit SHA"))
 
@@ -523,7 +535,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"workflow checks: FAIL ({len(findings)} finding(s))")
         return 1
     print("workflow checks: OK (stages and triggers, SHA pins, permissions, OIDC-only Azure sign-in, "
-          "concurrency, Terraform plan/apply, deploy overlays, Dependabot)")
+          "concurrency, Terraform plan/apply, deploy overlays, tested artifact digest, Dependabot)")
     return 0
 
 

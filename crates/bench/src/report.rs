@@ -98,7 +98,7 @@ pub const FIGURES: &[Figure] = &[
     t("size.api_bytes", "api.wasm", "bytes", Target::AtMost(MIB)),
     t("size.worker_bytes", "worker.wasm (thumbnail-capable)", "bytes", Target::AtMost(2.0 * MIB)),
     t("size.worker_health_bytes", "worker_health.wasm", "bytes", Target::AtMost(MIB)),
-    f("size.oci_bytes", "OCI artifact (wasm layers + config + manifest)", "bytes"),
+    f("size.oci_bytes", "OCI artifact as pushed (layers + config + manifest, measured)", "bytes"),
     t("rss.api_peak_mib", "Runtime peak RSS (VmHWM), API under load", "MiB", Target::AtMost(64.0)),
     t("rss.worker_peak_mib", "Runtime peak RSS (VmHWM), worker under load", "MiB", Target::AtMost(64.0)),
 ];

@@ -15,6 +15,7 @@ use platform_core::jobs;
 use platform_core::native::{block_on, CountingRedis, NativeHttp, NativeRedis};
 use platform_core::pipeline::{self, NewJob, ResultRef, SubmitOutcome};
 use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
 
 use crate::loadgen::LoadgenResult;
 use crate::redis_stats::Observer;
@@ -931,7 +932,8 @@ fn native(
     Ok(())
 }
 
-/// Sizes of the `.wasm` files and of the OCI artifact `spin registry push` would push.
+/// Sizes of the `.wasm` files, and of the OCI artifact as `scripts/check-artifact.sh`
+/// measured it in a registry.
 fn sizes(
     root: &Path,
     figures: &mut RunFigures,
@@ -944,7 +946,6 @@ fn sizes(
         .get("component")
         .and_then(|c| c.as_table())
         .ok_or("spin.toml has no components")?;
-    let mut layers = std::collections::BTreeMap::new();
     for (id, component) in components {
         let source = component
             .get("source")
@@ -960,29 +961,103 @@ fn sizes(
             _ => continue,
         };
         set(figures, key, bytes as f64);
-        layers.insert(source.to_string(), bytes);
     }
-    // The config blob is the locked application (JSON of the manifest with
-    // its sources replaced by layer digests); approximated by the manifest
-    // as compact JSON. The OCI manifest lists one descriptor per layer.
-    let config_bytes = serde_json::to_string(&manifest)
-        .map_err(|e| e.to_string())?
-        .len() as u64;
-    let digest = format!("sha256:{}", "0".repeat(64));
-    let descriptor =
-        |media: &str, size: u64| json!({"mediaType": media, "digest": digest, "size": size});
-    let oci_manifest = json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": descriptor("application/vnd.fermyon.spin.application.v1+config", config_bytes),
-        "layers": layers.values().map(|s| descriptor("application/vnd.wasm.content.layer.v1+wasm", *s)).collect::<Vec<_>>(),
-    });
-    let manifest_bytes = oci_manifest.to_string().len() as u64;
-    let total = layers.values().sum::<u64>() + config_bytes + manifest_bytes;
-    set(figures, "size.oci_bytes", total as f64);
-    detail.insert(
-        "oci".into(),
-        json!({"layers": layers, "config_bytes_estimate": config_bytes, "manifest_bytes": manifest_bytes, "total": total}),
-    );
+    match measured_oci(root, &root.join(OCI_REPORT)) {
+        Ok(report) => {
+            set(
+                figures,
+                "size.oci_bytes",
+                report["total_bytes"].as_f64().unwrap_or(f64::NAN),
+            );
+            detail.insert("oci".into(), report);
+        }
+        Err(why) => {
+            eprintln!("bench: OCI artifact size not measured: {why}");
+            detail.insert("oci".into(), json!({ "not_measured": why }));
+        }
+    }
     Ok(())
+}
+
+/// Where `scripts/check-artifact.sh` writes what the registry served.
+const OCI_REPORT: &str = "target/artifact/oci.json";
+
+/// The report of the last artifact check, if it was made of the `.wasm` files
+/// there are now (each layer's source has the SHA-256 recorded at the push).
+fn measured_oci(root: &Path, report: &Path) -> Result<Value, String> {
+    let text = std::fs::read_to_string(report).map_err(|e| {
+        format!(
+            "{}: {e} (scripts/check-artifact.sh pushes the app and measures it; it needs the Spin CLI)",
+            report.display()
+        )
+    })?;
+    let value: Value =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", report.display()))?;
+    value["total_bytes"]
+        .as_u64()
+        .ok_or_else(|| format!("{}: no total_bytes", report.display()))?;
+    let layers = value["layers"]
+        .as_array()
+        .filter(|l| !l.is_empty())
+        .ok_or_else(|| format!("{}: no layers", report.display()))?;
+    for layer in layers {
+        let source = layer["source"].as_str().unwrap_or_default();
+        let bytes = std::fs::read(root.join(source)).map_err(|e| format!("{source}: {e}"))?;
+        let now = format!("sha256:{}", hex(&Sha256::digest(&bytes)));
+        if layer["source_sha256"].as_str() != Some(now.as_str()) {
+            return Err(format!(
+                "{} was measured for another build of {source}; run scripts/check-artifact.sh again",
+                report.display()
+            ));
+        }
+    }
+    Ok(value)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(dir: &Path, source_sha256: &str) -> std::path::PathBuf {
+        let path = dir.join("oci.json");
+        let layer = json!({"component": "api", "source": "api.wasm", "bytes": 9, "source_sha256": source_sha256});
+        std::fs::write(
+            &path,
+            json!({"total_bytes": 1234, "layers": [layer]}).to_string(),
+        )
+        .unwrap();
+        path
+    }
+
+    #[test]
+    fn measured_oci_takes_a_report_of_the_current_build() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("api.wasm"), b"\0asm").unwrap();
+        let sha = format!("sha256:{}", hex(&Sha256::digest(b"\0asm")));
+        let value = measured_oci(dir.path(), &report(dir.path(), &sha)).unwrap();
+        assert_eq!(value["total_bytes"], 1234);
+    }
+
+    #[test]
+    fn measured_oci_refuses_a_report_of_another_build() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("api.wasm"), b"\0asm rebuilt").unwrap();
+        let sha = format!("sha256:{}", hex(&Sha256::digest(b"\0asm")));
+        let err = measured_oci(dir.path(), &report(dir.path(), &sha)).unwrap_err();
+        assert!(
+            err.contains("was measured for another build of api.wasm"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn measured_oci_says_how_to_measure_when_there_is_no_report() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = measured_oci(dir.path(), &dir.path().join("oci.json")).unwrap_err();
+        assert!(err.contains("scripts/check-artifact.sh"), "{err}");
+    }
 }
