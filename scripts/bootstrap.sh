@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install everything the project needs to build, run and test on a Debian
 # machine with only the package registries reachable. Idempotent: a second run
-# only checks. Installs: redis-server and wrk (apt), Azurite (npm, under
+# only checks. Installs: redis-server and wrk (apt), etcd-server (apt, only
+# where ../shared/tools has the kube-apiserver that scripts/check-kubernetes.sh uses), Azurite (npm, under
 # .tools/), the Python tools (.venv/tools, .venv/checkov) and the
 # wasm32-wasip1 Rust target.
 #
@@ -16,6 +17,8 @@ AZURITE_VERSION=3.35.0
 apt_packages=()
 command -v redis-server >/dev/null 2>&1 || apt_packages+=(redis-server)
 command -v wrk >/dev/null 2>&1 || apt_packages+=(wrk)
+# etcd for the local API server of scripts/check-kubernetes.sh, only where that tool is.
+if [ -x "$KUBE_LOCAL" ] && ! command -v etcd >/dev/null 2>&1; then apt_packages+=(etcd-server); fi
 if [ "${#apt_packages[@]}" -gt 0 ]; then
     step "apt: ${apt_packages[*]}"
     as_root apt-get update -qq
