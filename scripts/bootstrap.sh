@@ -8,9 +8,24 @@
 #
 #   scripts/bootstrap.sh        everything (tests and checks)
 #   scripts/bootstrap.sh run    only what running the platform locally needs
+#   scripts/bootstrap.sh deploy only what scripts/deploy.sh needs: .venv/deploy
+#                               from scripts/requirements-deploy.txt, by hash
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"
+
+if [ "${1:-all}" = deploy ]; then
+    stamp="$VENV_DIR/deploy/.requirements.sha256"
+    if ! { [ -f "$stamp" ] && sha256sum --status -c "$stamp" 2>/dev/null; }; then
+        step "python: deploy virtualenv from scripts/requirements-deploy.txt (hashes required)"
+        python3 -m venv "$VENV_DIR/deploy"
+        "$VENV_DIR/deploy/bin/pip" install -q --disable-pip-version-check --no-deps --require-hashes \
+            --only-binary :all: -r "$ROOT/scripts/requirements-deploy.txt"
+        sha256sum "$ROOT/scripts/requirements-deploy.txt" >"$stamp"
+    fi
+    step "bootstrap (deploy) complete"
+    exit 0
+fi
 
 AZURITE_VERSION=3.35.0
 
