@@ -630,3 +630,43 @@ def test_edge_outputs_must_reach_the_gateway(tmp_path, dev_docs):
     findings = kc.check_terraform_edge("dev", "dev", dev_docs, terraform_copy(tmp_path), outputs)
     assert "service.beta.kubernetes.io/azure-pip-name is pip-jobs-dev-edge-placeholder, but Terraform's " \
         "edge_public_ip_name is pip-other" in messages(findings)
+
+
+def test_schema_dirs_download_the_crds_when_the_shared_copy_is_absent(monkeypatch, tmp_path):
+    """A clone without ../shared fetches the same files from the projects' release tags."""
+    shared = ROOT / ".." / "shared" / "schemas"
+    requested = []
+
+    class Response:
+        def __init__(self, data):
+            self.data = data
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def read(self):
+            return self.data
+
+    def fake_urlopen(url, timeout):
+        requested.append(url)
+        folder = next(f for f, _, prefix in kc.CRD_SOURCES if url.startswith(prefix))
+        return Response((shared / folder / url.rsplit("/", 1)[1]).read_bytes())
+
+    cache = tmp_path / ".tools" / "spinkube-crds" / f"v{kc.SPIN_OPERATOR_VERSION}"
+    cache.mkdir(parents=True)
+    (cache / "spin-operator.crds.yaml").write_text((shared / "spinkube" / "core.spinkube.dev_spinapps.yaml").read_text())
+    monkeypatch.setattr(kc.urllib.request, "urlopen", fake_urlopen)
+    monkeypatch.setenv("SHARED_SCHEMAS_DIR", str(tmp_path / "absent"))
+    monkeypatch.setenv("SPINKUBE_CRDS_DIR", str(tmp_path / "absent"))
+    schemas = kc.load_all_crd_schemas(tmp_path)
+    assert len(requested) == sum(len(files) for _, files, _ in kc.CRD_SOURCES)
+    assert all(u.startswith("https://raw.githubusercontent.com/") and "/v" in u for u in requested)
+    for key in [("gateway.networking.k8s.io", "v1", "HTTPRoute"), ("keda.sh", "v1alpha1", "ScaledObject"),
+                ("cert-manager.io", "v1", "ClusterIssuer"), ("secrets-store.csi.x-k8s.io", "v1", "SecretProviderClass")]:
+        assert key in schemas
+    # A second load reads the cache, no download.
+    kc.load_all_crd_schemas(tmp_path)
+    assert len(requested) == sum(len(files) for _, files, _ in kc.CRD_SOURCES)
