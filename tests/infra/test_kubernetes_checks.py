@@ -634,7 +634,9 @@ def test_edge_outputs_must_reach_the_gateway(tmp_path, dev_docs):
 
 def test_schema_dirs_download_the_crds_when_the_shared_copy_is_absent(monkeypatch, tmp_path):
     """A clone without ../shared fetches the same files from the projects' release tags."""
-    shared = ROOT / ".." / "shared" / "schemas"
+    # The real copies (../shared/schemas, or what an earlier run downloaded) serve the fake downloads.
+    real = dict(zip([folder for folder, _, _ in kc.CRD_SOURCES], kc.schema_dirs(ROOT)[1:]))
+    spinkube = kc.crds_dir(ROOT)
     requested = []
 
     class Response:
@@ -653,11 +655,12 @@ def test_schema_dirs_download_the_crds_when_the_shared_copy_is_absent(monkeypatc
     def fake_urlopen(url, timeout):
         requested.append(url)
         folder = next(f for f, _, prefix in kc.CRD_SOURCES if url.startswith(prefix))
-        return Response((shared / folder / url.rsplit("/", 1)[1]).read_bytes())
+        return Response((real[folder] / url.rsplit("/", 1)[1]).read_bytes())
 
     cache = tmp_path / ".tools" / "spinkube-crds" / f"v{kc.SPIN_OPERATOR_VERSION}"
     cache.mkdir(parents=True)
-    (cache / "spin-operator.crds.yaml").write_text((shared / "spinkube" / "core.spinkube.dev_spinapps.yaml").read_text())
+    (cache / "spin-operator.crds.yaml").write_text(
+        "\n---\n".join(p.read_text() for p in sorted(spinkube.glob("*.yaml"))))
     monkeypatch.setattr(kc.urllib.request, "urlopen", fake_urlopen)
     monkeypatch.setenv("SHARED_SCHEMAS_DIR", str(tmp_path / "absent"))
     monkeypatch.setenv("SPINKUBE_CRDS_DIR", str(tmp_path / "absent"))
