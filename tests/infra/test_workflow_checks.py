@@ -596,3 +596,49 @@ def test_smoke_fails_when_an_operator_route_is_published(stub_api):
     result = run_smoke(stub_api("succeeded", admin_routed=True), SMOKE_UNPUBLISHED_PATHS="/api/v1/admin/dead-letters")
     assert result.returncode == 1
     assert "FAIL: /api/v1/admin/dead-letters answered 401: it must not be routed" in result.stderr
+
+
+STUB_TERRAFORM = """#!/bin/sh
+echo "terraform $*" >>"$STUB_LOG"
+cat "$STUB_OUTPUTS"
+"""
+
+
+def run_outputs(tmp_path: Path, outputs: dict) -> tuple[subprocess.CompletedProcess, Path]:
+    copy = tmp_path / "repo"
+    shutil.copytree(ROOT / "scripts", copy / "scripts")
+    shutil.copytree(ROOT / "kubernetes", copy / "kubernetes")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "terraform").write_text(STUB_TERRAFORM)
+    (bin_dir / "terraform").chmod(0o755)
+    (tmp_path / "outputs.json").write_text(json.dumps(outputs))
+    env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}", STUB_LOG=str(tmp_path / "log"),
+               STUB_OUTPUTS=str(tmp_path / "outputs.json"), VENV_DIR=str(ROOT / ".venv"))
+    result = subprocess.run([str(copy / "scripts" / "deploy.sh"), "outputs", "dev"], cwd=copy, env=env,
+                            capture_output=True, text=True, timeout=60)
+    return result, copy / "kubernetes" / "overlays" / "dev" / "terraform-outputs.env"
+
+
+def test_outputs_writes_every_value_the_overlay_uses(tmp_path):
+    before = (ROOT / "kubernetes/overlays/dev/terraform-outputs.env").read_text()
+    names = [line.split("=", 1)[0] for line in before.splitlines() if line and not line.startswith("#")]
+    outputs = {n: {"sensitive": False, "value": f"value-of-{n}"} for n in names}
+    outputs["redis_port"] = {"sensitive": False, "value": 10000}
+    outputs["github_actions_client_id"] = {"sensitive": False, "value": "not-for-the-overlay"}
+    result, written = run_outputs(tmp_path, outputs)
+    assert result.returncode == 0, result.stderr
+    values = dict(line.split("=", 1) for line in written.read_text().splitlines() if not line.startswith("#"))
+    assert sorted(values) == sorted(names)
+    assert values["redis_port"] == "10000" and values["edge_fqdn"] == "value-of-edge_fqdn"
+    assert "terraform -chdir=" in (tmp_path / "log").read_text()
+
+
+def test_outputs_refuses_a_state_without_the_edge(tmp_path):
+    before = (ROOT / "kubernetes/overlays/dev/terraform-outputs.env").read_text()
+    names = [line.split("=", 1)[0] for line in before.splitlines() if line and not line.startswith("#")]
+    outputs = {n: {"sensitive": False, "value": "x"} for n in names if not n.startswith("edge_")}
+    result, written = run_outputs(tmp_path, outputs)
+    assert result.returncode != 0
+    assert "terraform output lacks edge_public_ip_name" in result.stderr
+    assert written.read_text() == before
