@@ -163,15 +163,17 @@ import yaml
 args = sys.argv[1:]
 split = args.index("--")
 schemas, dirs, manifests = Path(args[0]), args[1:split], args[split + 1:]
+# libyaml's loader: the CRD files are megabytes of YAML.
+loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 used = set()
 for path in manifests:
-    for doc in yaml.safe_load_all(open(path)):
+    for doc in yaml.load_all(open(path), Loader=loader):
         if doc and "/" in doc.get("apiVersion", ""):
             used.add((doc["apiVersion"].split("/")[0], doc["kind"]))
 files = []
 for folder in dirs:
     for path in sorted((schemas / folder).glob("*.yaml")):
-        for doc in yaml.safe_load_all(path.read_text()):
+        for doc in yaml.load_all(path.read_text(), Loader=loader):
             if doc and doc.get("kind") == "CustomResourceDefinition" and \
                     (doc["spec"]["group"], doc["spec"]["names"]["kind"]) in used:
                 files.append(str(path))

@@ -162,9 +162,13 @@ class BuildError(Exception):
     """A kustomization that does not build."""
 
 
+# libyaml's safe loader where PyYAML has it (the CRDs are megabytes of YAML).
+YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def load_documents(text: str) -> list[dict[str, Any]]:
     """Parses multi-document YAML, dropping empty documents."""
-    return [doc for doc in yaml.safe_load_all(text) if doc]
+    return [doc for doc in yaml.load_all(text, Loader=YAML_LOADER) if doc]
 
 
 def crds_dir(repo_root: Path = REPO_ROOT) -> Path:
