@@ -1000,6 +1000,42 @@ def check_traffic(source: str, docs: list[dict[str, Any]]) -> list[Finding]:
     return findings
 
 
+# --- managed Redis: the apps' egress port ------------------------------------------
+
+
+def check_managed_redis_egress(source: str, env: str, docs: list[dict[str, Any]], spin: dict[str, Any],
+                               outputs_env: Path) -> list[Finding]:
+    """Without the in-cluster Redis, the SpinApps that use Redis may send to its
+    private endpoint (an ipBlock) on the port Terraform outputs (redis_port)."""
+    if any(redis_services(docs, r) for r in redis_workloads(docs)):
+        return []
+    port = read_env_file(outputs_env).get("redis_port", "")
+    if not port.isdigit():
+        return [Finding(source, f"Overlay/{env}", f"{outputs_env.name}: redis_port `{port}` is not a port number")]
+    findings = []
+    policies = [d for d in docs if d.get("kind") == "NetworkPolicy"]
+    namespaces = {w.namespace for w in workloads(docs) if w.kind == "SpinApp"}
+    for client in (c for ns in sorted(namespaces) for c in redis_clients(docs, spin, ns)):
+        allowed = False
+        for policy in policies:
+            selector = dig(policy, "spec", "podSelector")
+            if dig(policy, "metadata", "namespace") != client.namespace or not (
+                selector == {} or selector_matches(selector, client.labels)
+            ):
+                continue
+            for rule in dig(policy, "spec", "egress") or []:
+                if any("ipBlock" in peer for peer in rule.get("to") or []) and port_matches(
+                    rule.get("ports"), int(port), "TCP"
+                ):
+                    allowed = True
+        if not allowed:
+            findings.append(
+                Finding(source, client.ref, f"NetworkPolicies block its Redis traffic: no egress to the private "
+                        f"endpoint subnet on TCP {port}, the redis_port Terraform outputs")
+            )
+    return findings
+
+
 # --- the edge: Gateways, routes, TLS --------------------------------------------
 
 
@@ -2037,6 +2073,7 @@ def check_kustomization(
     if environment:
         findings += check_redis_mode(source, environment[0], docs, *environment[1:])
         findings += check_terraform_edge(source, environment[0], docs, repo_root / "terraform", environment[3])
+        findings += check_managed_redis_egress(source, environment[0], docs, spin, environment[3])
     return findings
 
 

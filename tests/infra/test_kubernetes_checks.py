@@ -673,3 +673,27 @@ def test_schema_dirs_download_the_crds_when_the_shared_copy_is_absent(monkeypatc
     # A second load reads the cache, no download.
     kc.load_all_crd_schemas(tmp_path)
     assert len(requested) == sum(len(files) for _, files, _ in kc.CRD_SOURCES)
+
+
+@pytest.mark.parametrize(("port", "expected"), [
+    ("10000", None),
+    ("6379", "SpinApp/api: NetworkPolicies block its Redis traffic: no egress to the private endpoint subnet on "
+     "TCP 6379, the redis_port Terraform outputs"),
+])
+def test_managed_redis_egress_follows_the_terraform_port(tmp_path, dev_docs, real_spin, port, expected):
+    outputs = tmp_path / "terraform-outputs.env"
+    outputs.write_text((ROOT / "kubernetes/overlays/dev/terraform-outputs.env").read_text()
+                       .replace("redis_port=10000", f"redis_port={port}"))
+    findings = kc.check_managed_redis_egress("dev", "dev", dev_docs, real_spin, outputs)
+    if expected is None:
+        assert findings == [], messages(findings)
+    else:
+        assert expected in messages(findings)
+        assert "SpinApp/worker" in messages(findings)
+
+
+def test_in_cluster_redis_needs_no_private_endpoint_egress(tmp_path, real_spin):
+    docs = kc.build(FIXTURES / "redis-valid")
+    outputs = tmp_path / "terraform-outputs.env"
+    outputs.write_text("redis_port=6379\n")
+    assert kc.check_managed_redis_egress("dev", "dev", docs, real_spin, outputs) == []
