@@ -11,10 +11,25 @@
 #   scripts/deploy.sh <dev|prod> <image-ref>
 #       Copy kubernetes/ to a temporary directory, point the overlay's
 #       `jobs-platform` image at <image-ref>, build it with kubectl kustomize,
-#       check that the SpinApps `api` and `worker` carry that image, apply it
-#       server-side and wait until both SpinApps are ready. Then patch the
-#       Deployments spin-operator created with what SpinApp cannot express
-#       (prod: the api's zone spread) and wait for that rollout.
+#       check that the SpinApps `api` and `worker` carry that image, and apply
+#       it server-side in phases: namespaces, then the SpinAppExecutor;
+#       then, once spin-operator's admission webhook accepts the SpinApps
+#       (server-side dry run, bounded retries: it reads executors through a
+#       cache), everything else (bounded retries). Wait until both SpinApps
+#       are ready, then patch the Deployments spin-operator created with what
+#       SpinApp cannot express (prod: the api's zone spread). Prints the
+#       public host of the built HTTPRoute and, in GitHub Actions, writes the
+#       step outputs `host` and `tls_issuer`.
+#
+#   scripts/deploy.sh phases <manifests.yaml> <dir>
+#       Split built manifests into the apply phases above, as files in <dir>
+#       (printed in apply order); scripts/check-kubernetes.sh applies them
+#       in this order to a real API server.
+#
+#   scripts/deploy.sh outputs <dev|prod>
+#       Write kubernetes/overlays/<env>/terraform-outputs.env from
+#       `terraform output` of the environment's state (terraform/ initialised
+#       with environments/<env>/backend.hcl).
 #
 # Environment:
 #   AKS_CLUSTER_NAME, AKS_RESOURCE_GROUP  when both are set, fetch the cluster's
@@ -22,12 +37,14 @@
 #       kubelogin (Azure CLI sign-in) into a temporary kubeconfig; otherwise
 #       the current kubectl context is used.
 #   DEPLOY_DRY_RUN=1   build and check the manifests, print them, apply and
-#       patch nothing (stderr names the Deployment patches that would follow).
+#       patch nothing (stderr names the phases and the patches that would follow).
 #   DEPLOY_TIMEOUT     seconds to wait for the SpinApps, and for each patched
 #       Deployment's rollout (default 600).
-#   KUBECTL            kubectl to use (default: .venv/tools/bin/kubectl, the
-#       pinned kubectl that scripts/check-kubernetes.sh builds the overlays
-#       with, else kubectl on PATH).
+#   DEPLOY_ATTEMPTS    tries of the webhook check and of each apply (default 12),
+#   DEPLOY_RETRY_DELAY seconds between them (default 5).
+#   KUBECTL            kubectl to use (default: .venv/deploy or .venv/tools
+#       kubectl, the pinned one scripts/check-kubernetes.sh builds the
+#       overlays with, else kubectl on PATH).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -46,14 +63,16 @@ DEPLOYMENT_PATCHES=(
 )
 
 usage() {
-    sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,36p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
-# The pinned tools from .venv/tools when bootstrap installed them.
+# The pinned tools from .venv/deploy or .venv/tools when bootstrap installed them.
 pick_tool() {
     local name="$1"
-    if [ -x "$VENV_DIR/tools/bin/$name" ]; then
+    if [ -x "$VENV_DIR/deploy/bin/$name" ]; then
+        printf '%s\n' "$VENV_DIR/deploy/bin/$name"
+    elif [ -x "$VENV_DIR/tools/bin/$name" ]; then
         printf '%s\n' "$VENV_DIR/tools/bin/$name"
     elif command -v "$name" >/dev/null 2>&1; then
         command -v "$name"
@@ -64,7 +83,7 @@ pick_tool() {
 
 python_with_yaml() {
     local py
-    for py in "$VENV_DIR/tools/bin/python" python3; do
+    for py in "$VENV_DIR/deploy/bin/python" "$VENV_DIR/tools/bin/python" python3; do
         if command -v "$py" >/dev/null 2>&1 && "$py" -c 'import yaml' 2>/dev/null; then
             printf '%s\n' "$py"
             return
@@ -153,6 +172,110 @@ sys.exit(1 if errors else 0)
 PY
 }
 
+# Split built manifests into the apply phases, one file each in $2, printed
+# in apply order:
+#   1-namespaces.yaml  Namespaces
+#   2-executors.yaml   SpinAppExecutors (spin-operator's webhook rejects a
+#                      SpinApp whose executor it cannot find)
+#   3-app.yaml         everything else, SpinApps last
+split_phases() {
+    local manifests="$1" dir="$2"
+    mkdir -p "$dir"
+    "$(python_with_yaml)" - "$manifests" "$dir" <<'PY'
+import sys
+
+import yaml
+
+path, out = sys.argv[1:3]
+with open(path, encoding="utf-8") as f:
+    docs = [d for d in yaml.safe_load_all(f) if d]
+first = {"Namespace": "1-namespaces.yaml", "SpinAppExecutor": "2-executors.yaml"}
+phases = {name: [d for d in docs if d.get("kind") == kind] for kind, name in first.items()}
+rest = [d for d in docs if d.get("kind") not in first]
+phases["3-app.yaml"] = [d for d in rest if d.get("kind") != "SpinApp"] + [d for d in rest if d.get("kind") == "SpinApp"]
+for name, phase in phases.items():
+    if not phase:
+        continue
+    target = f"{out}/{name}"
+    with open(target, "w", encoding="utf-8") as f:
+        yaml.safe_dump_all(phase, f, sort_keys=False)
+    print(target)
+PY
+}
+
+# The SpinApps of a manifest file, for the webhook check.
+only_spin_apps() {
+    "$(python_with_yaml)" - "$1" <<'PY'
+import sys
+
+import yaml
+
+with open(sys.argv[1], encoding="utf-8") as f:
+    docs = [d for d in yaml.safe_load_all(f) if d and d.get("kind") == "SpinApp"]
+yaml.safe_dump_all(docs, sys.stdout, sort_keys=False)
+PY
+}
+
+# "<public host> <TLS issuer>" of the built edge: the hostname of the HTTPRoute
+# on the public Gateway's HTTPS listener and that Gateway's ClusterIssuer.
+edge_settings() {
+    "$(python_with_yaml)" - "$1" <<'PY'
+import sys
+
+import yaml
+
+with open(sys.argv[1], encoding="utf-8") as f:
+    docs = [d for d in yaml.safe_load_all(f) if d]
+hosts = [
+    host
+    for d in docs
+    if d.get("kind") == "HTTPRoute"
+    for parent in d.get("spec", {}).get("parentRefs") or []
+    if parent.get("name") == "public" and parent.get("sectionName") == "https"
+    for host in d["spec"].get("hostnames") or []
+]
+issuers = [
+    (d.get("metadata", {}).get("annotations") or {}).get("cert-manager.io/cluster-issuer", "")
+    for d in docs
+    if d.get("kind") == "Gateway" and d["metadata"]["name"] == "public"
+]
+if len(set(hosts)) != 1 or len(issuers) != 1:
+    sys.exit(f"error: expected one public host and one public Gateway, found hosts {hosts} and {len(issuers)} Gateways")
+print(hosts[0], issuers[0] or "none")
+PY
+}
+
+# Run a command up to DEPLOY_ATTEMPTS times, DEPLOY_RETRY_DELAY seconds apart.
+retry() {
+    local what="$1" attempt=1 attempts="${DEPLOY_ATTEMPTS:-12}"
+    shift
+    until "$@"; do
+        [ "$attempt" -lt "$attempts" ] || { printf '%s: failed %s times\n' "$what" "$attempts" >&2; return 1; }
+        printf '%s: attempt %s of %s failed, retrying in %ss\n' "$what" "$attempt" "$attempts" "${DEPLOY_RETRY_DELAY:-5}" >&2
+        attempt=$((attempt + 1))
+        sleep "${DEPLOY_RETRY_DELAY:-5}"
+    done
+}
+
+# Apply the phases in order. Before the phase with the SpinApps, wait until a
+# server-side dry run of the SpinApps passes: spin-operator's webhook
+# (failurePolicy Fail) looks the executor up through its informer cache, so
+# it can reject a SpinApp for a moment after the executor was created.
+apply_phases() {
+    local kubectl="$1" dir="$2" phase spin_apps
+    local apply=("$kubectl" apply --server-side --force-conflicts --field-manager=jobs-platform-deploy)
+    while IFS= read -r phase; do
+        spin_apps="$dir/$(basename "$phase" .yaml).spinapps.yaml"
+        only_spin_apps "$phase" >"$spin_apps"
+        if [ -s "$spin_apps" ]; then
+            step "waiting until the admission webhook accepts the SpinApps"
+            retry "server-side dry run of the SpinApps" "${apply[@]}" --dry-run=server -f "$spin_apps" >/dev/null
+        fi
+        step "kubectl apply --server-side $(basename "$phase")"
+        retry "apply $(basename "$phase")" "${apply[@]}" -f "$phase"
+    done < <(split_phases "$dir/manifests.yaml" "$dir/phases")
+}
+
 use_aks_credentials() {
     local dir="$1"
     [ -n "${AKS_CLUSTER_NAME:-}" ] && [ -n "${AKS_RESOURCE_GROUP:-}" ] || return 0
@@ -213,7 +336,7 @@ patch_deployments() {
 
 cmd_deploy() {
     [ "$#" -eq 2 ] || usage
-    local env="$1" ref="$2" overlay tmp kubectl app entry
+    local env="$1" ref="$2" overlay tmp kubectl app entry host issuer
     overlay="$ROOT/kubernetes/overlays/$env"
     [ -f "$overlay/kustomization.yaml" ] || die "no overlay at kubernetes/overlays/$env"
     kubectl="${KUBECTL:-$(pick_tool kubectl)}" || die "kubectl is required (run scripts/bootstrap.sh)"
@@ -233,8 +356,17 @@ cmd_deploy() {
         [ -f "$tmp/kubernetes/${entry#*:}" ] || die "patch for deployment ${entry%%:*} not found: kubernetes/${entry#*:}"
     done < <(deployment_patches "$env")
 
+    read -r host issuer < <(edge_settings "$tmp/manifests.yaml") || die "no public host in the overlay"
+    printf 'public host: %s (certificate from %s)\n' "$host" "$issuer" >&2
+    if [ -n "${GITHUB_OUTPUT:-}" ]; then
+        printf 'host=%s\ntls_issuer=%s\n' "$host" "$issuer" >>"$GITHUB_OUTPUT"
+    fi
+
     if [ "${DEPLOY_DRY_RUN:-0}" = 1 ]; then
         cat "$tmp/manifests.yaml"
+        while IFS= read -r entry; do
+            printf 'dry run: would apply %s\n' "$(basename "$entry")" >&2
+        done < <(split_phases "$tmp/manifests.yaml" "$tmp/phases")
         while IFS= read -r entry; do
             printf 'dry run: after the SpinApps are ready, would patch deployment %s with kubernetes/%s\n' \
                 "${entry%%:*}" "${entry#*:}" >&2
@@ -244,8 +376,7 @@ cmd_deploy() {
     fi
 
     use_aks_credentials "$tmp"
-    step "kubectl apply --server-side ($env)"
-    "$kubectl" apply --server-side --force-conflicts --field-manager=jobs-platform-deploy -f "$tmp/manifests.yaml"
+    apply_phases "$kubectl" "$tmp"
     for app in "${SPIN_APPS[@]}"; do
         wait_spin_app "$kubectl" "$app" "$ref"
     done
@@ -253,10 +384,45 @@ cmd_deploy() {
     step "deployed $ref to $env"
 }
 
+# The non-secret Terraform outputs the overlays use, as terraform-outputs.env.
+TERRAFORM_OUTPUTS=(acr_login_server key_vault_name tenant_id api_identity_client_id worker_identity_client_id
+    storage_account_name storage_blob_endpoint results_container_name redis_hostname redis_port
+    edge_public_ip_name edge_public_ip_resource_group edge_public_ip_address edge_fqdn)
+
+cmd_outputs() {
+    [ "$#" -eq 1 ] || usage
+    local env="$1" file json
+    file="$ROOT/kubernetes/overlays/$env/terraform-outputs.env"
+    [ -f "$file" ] || die "no kubernetes/overlays/$env/terraform-outputs.env"
+    command -v terraform >/dev/null 2>&1 || die "terraform is required"
+    json="$(terraform -chdir="$ROOT/terraform" output -json)"
+    TF_OUTPUTS_JSON="$json" "$(python_with_yaml)" - "$file" "$env" "${TERRAFORM_OUTPUTS[@]}" <<'PY'
+import json
+import os
+import sys
+
+path, env, *names = sys.argv[1:]
+outputs = json.loads(os.environ["TF_OUTPUTS_JSON"])
+missing = [n for n in names if n not in outputs]
+if missing:
+    sys.exit(f"error: terraform output lacks {', '.join(missing)}")
+lines = [
+    f"# Values of `terraform output` for the {env} environment, written by",
+    "# `scripts/deploy.sh outputs`. None of these is a secret.",
+]
+lines += [f"{n}={outputs[n]['value']}" for n in names]
+with open(path, "w", encoding="utf-8") as f:
+    f.write("\n".join(lines) + "\n")
+PY
+    step "wrote kubernetes/overlays/$env/terraform-outputs.env: run scripts/check-kubernetes.sh and commit it"
+}
+
 [ "$#" -ge 1 ] || usage
 case "$1" in
     push) shift; cmd_push "$@" ;;
+    phases) [ "$#" -eq 3 ] || usage; split_phases "$2" "$3" ;;
+    outputs) shift; cmd_outputs "$@" ;;
     dev | prod) cmd_deploy "$@" ;;
     -h | --help) usage ;;
-    *) die "unknown environment or command: $1 (dev, prod or push)" ;;
+    *) die "unknown environment or command: $1 (dev, prod, push, phases or outputs)" ;;
 esac

@@ -7,6 +7,9 @@ TOOLS_DIR="${TOOLS_DIR:-$ROOT/.tools}"
 VENV_DIR="${VENV_DIR:-$ROOT/.venv}"
 LOCAL_DIR="${LOCAL_DIR:-$ROOT/.local}"
 export TOOLS_DIR VENV_DIR LOCAL_DIR
+# A real kube-apiserver for scripts/check-kubernetes.sh, where the machine has one.
+KUBE_LOCAL="${KUBE_LOCAL:-$ROOT/../shared/tools/kube-apiserver-1.36.2/kube-local}"
+export KUBE_LOCAL
 
 REDIS_PORT="${REDIS_PORT:-6379}"
 AZURITE_PORT="${AZURITE_PORT:-10000}"

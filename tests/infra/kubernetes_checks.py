@@ -64,11 +64,29 @@ SPINAPP_SERVICE_PORT = 80
 # Kinds without a schema available offline, checked by the project rules below.
 CHECKED_BY_PROJECT_RULES = {("secrets-store.csi.x-k8s.io", "SecretProviderClass")}
 
-# Pods outside the app's namespace that its policies refer to.
+# Pods outside the app's namespaces that its policies refer to.
 EXTERNAL_PODS = {
-    "ingress-controller": ("ingress-nginx", {"app.kubernetes.io/name": "ingress-nginx"}),
+    # KEDA's operator (AKS add-on) reads the backlog for the worker's ScaledObject.
+    "keda-operator": ("kube-system", {"app": "keda-operator"}),
+    # NGINX Gateway Fabric's control plane (chart release `ngf`): the NGINX
+    # agents of the Gateways connect to it.
+    "gateway-control-plane": ("nginx-gateway", {"app.kubernetes.io/name": "nginx-gateway-fabric",
+                                                "app.kubernetes.io/instance": "ngf"}),
     "dns": ("kube-system", {"k8s-app": "kube-dns"}),
 }
+# Labels NGINX Gateway Fabric 2.6 puts on the NGINX pods it runs for a Gateway
+# (internal/controller/provisioner/objects.go, buildLabelsAndAnnotations).
+GATEWAY_NAME_LABEL = "gateway.networking.k8s.io/gateway-name"
+# cert-manager's HTTP-01 solver pods (pkg/issuer/acme/http/pod.go): label and port.
+ACME_SOLVER_LABEL = "acme.cert-manager.io/http01-solver"
+ACME_SOLVER_PORT = 8089
+INTERNAL_LB_ANNOTATION = "service.beta.kubernetes.io/azure-load-balancer-internal"
+PIP_NAME_ANNOTATION = "service.beta.kubernetes.io/azure-pip-name"
+PIP_GROUP_ANNOTATION = "service.beta.kubernetes.io/azure-load-balancer-resource-group"
+# The operator routes of the api: only ever on an internal Gateway.
+ADMIN_PATHS = ("/api/v1/admin", "/api/v1/admin/sweep", "/api/v1/admin/dead-letters", "/api/v1/admin/backlog")
+PLATFORM_ISSUERS = "kubernetes/platform/cluster-issuers.yaml"
+PLATFORM_SHIM = "kubernetes/platform/shim-spin.yaml"
 
 POD_TEMPLATE_PATHS = {
     "Deployment": ("spec", "template"),
@@ -144,9 +162,13 @@ class BuildError(Exception):
     """A kustomization that does not build."""
 
 
+# libyaml's safe loader where PyYAML has it (the CRDs are megabytes of YAML).
+YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def load_documents(text: str) -> list[dict[str, Any]]:
     """Parses multi-document YAML, dropping empty documents."""
-    return [doc for doc in yaml.safe_load_all(text) if doc]
+    return [doc for doc in yaml.load_all(text, Loader=YAML_LOADER) if doc]
 
 
 def crds_dir(repo_root: Path = REPO_ROOT) -> Path:
@@ -168,6 +190,63 @@ def crds_dir(repo_root: Path = REPO_ROOT) -> Path:
         partial.write_bytes(data)
         partial.replace(target)
     return cache
+
+
+# The other CRDs the manifests use, at the versions kubernetes/platform installs:
+# (folder under SHARED_SCHEMAS_DIR, files, the same files' release URL prefix).
+CRD_SOURCES = [
+    ("gateway-api/v1.5.1",
+     ["gateway.networking.k8s.io_gatewayclasses.yaml", "gateway.networking.k8s.io_gateways.yaml",
+      "gateway.networking.k8s.io_httproutes.yaml", "gateway.networking.k8s.io_grpcroutes.yaml",
+      "gateway.networking.k8s.io_referencegrants.yaml"],
+     "https://raw.githubusercontent.com/kubernetes-sigs/gateway-api/v1.5.1/config/crd/standard/"),
+    ("nginx-gateway-fabric/v2.6.7",
+     ["gateway.nginx.org_nginxproxies.yaml", "gateway.nginx.org_clientsettingspolicies.yaml",
+      "gateway.nginx.org_proxysettingspolicies.yaml"],
+     "https://raw.githubusercontent.com/nginx/nginx-gateway-fabric/v2.6.7/config/crd/bases/"),
+    ("cert-manager/v1.21.1",
+     ["cert-manager.io_certificates.yaml", "cert-manager.io_certificaterequests.yaml",
+      "cert-manager.io_issuers.yaml", "cert-manager.io_clusterissuers.yaml"],
+     "https://raw.githubusercontent.com/cert-manager/cert-manager/v1.21.1/deploy/crds/"),
+    ("keda/v2.20.2",
+     ["keda.sh_scaledobjects.yaml", "keda.sh_triggerauthentications.yaml"],
+     "https://raw.githubusercontent.com/kedacore/keda/v2.20.2/config/crd/bases/"),
+    ("secrets-store-csi-driver/v1.6.0",
+     ["secrets-store.csi.x-k8s.io_secretproviderclasses.yaml"],
+     "https://raw.githubusercontent.com/kubernetes-sigs/secrets-store-csi-driver/v1.6.0/config/crd/bases/"),
+]
+
+
+def schema_dirs(repo_root: Path = REPO_ROOT) -> list[Path]:
+    """Directories with every CRD the manifests use: ../shared/schemas, else downloaded copies."""
+    configured = Path(os.environ.get("SHARED_SCHEMAS_DIR", "../shared/schemas"))
+    shared = configured if configured.is_absolute() else (repo_root / configured).resolve()
+    dirs = [crds_dir(repo_root)]
+    for folder, files, url in CRD_SOURCES:
+        if (shared / folder).is_dir():
+            dirs.append(shared / folder)
+            continue
+        cache = repo_root / ".tools" / "crds" / folder
+        cache.mkdir(parents=True, exist_ok=True)
+        for name in files:
+            target = cache / name
+            if not target.exists():
+                print(f"{shared / folder} not found: downloading {url + name}", file=sys.stderr)
+                with urllib.request.urlopen(url + name, timeout=60) as response:  # noqa: S310 (fixed https URL)
+                    data = response.read()
+                partial = target.with_suffix(".part")
+                partial.write_bytes(data)
+                partial.replace(target)
+        dirs.append(cache)
+    return dirs
+
+
+def load_all_crd_schemas(repo_root: Path = REPO_ROOT) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """Strict schemas of every CRD version the manifests may use."""
+    schemas: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for directory in schema_dirs(repo_root):
+        schemas.update(load_crd_schemas(directory))
+    return schemas
 
 
 def load_crd_schemas(directory: Path) -> dict[tuple[str, str, str], dict[str, Any]]:
@@ -701,10 +780,36 @@ def check_spinapps(source: str, docs: list[dict[str, Any]], spin: dict[str, Any]
     return findings
 
 
+@dataclass(frozen=True)
+class PlatformPod:
+    """A pod that a controller creates for an object of the build (not in the manifests)."""
+
+    name: str
+    namespace: str
+    labels: dict[str, str] = field(hash=False, compare=False)
+
+
+def platform_pods(docs: list[dict[str, Any]]) -> list[PlatformPod]:
+    """NGINX of every Gateway, and cert-manager's solver pods where a Gateway gets an ACME certificate."""
+    pods = []
+    for doc in docs:
+        if doc.get("kind") != "Gateway":
+            continue
+        name = doc["metadata"]["name"]
+        namespace = doc["metadata"].get("namespace", "default")
+        pods.append(PlatformPod(f"NGINX of Gateway {namespace}/{name}", namespace, {
+            GATEWAY_NAME_LABEL: name,
+            "app.kubernetes.io/name": f"{name}-{dig(doc, 'spec', 'gatewayClassName')}",
+        }))
+        if "cert-manager.io/cluster-issuer" in (dig(doc, "metadata", "annotations") or {}):
+            pods.append(PlatformPod("ACME HTTP-01 solver", namespace, {ACME_SOLVER_LABEL: "true"}))
+    return pods
+
+
 def check_selectors(source: str, docs: list[dict[str, Any]]) -> list[Finding]:
     """NetworkPolicy and PDB selectors match the labels the pods will have."""
     findings = []
-    loads = workloads(docs)
+    loads: list[Workload | PlatformPod] = [*workloads(docs), *platform_pods(docs)]
     namespace_names = {d["metadata"]["name"] for d in docs if d.get("kind") == "Namespace"}
     for doc in docs:
         kind = doc.get("kind")
@@ -712,7 +817,7 @@ def check_selectors(source: str, docs: list[dict[str, Any]]) -> list[Finding]:
         local = [w for w in loads if w.namespace == namespace]
         if kind == "PodDisruptionBudget":
             selector = dig(doc, "spec", "selector")
-            matched = [w for w in local if selector_matches(selector, w.labels)]
+            matched = [w for w in local if isinstance(w, Workload) and selector_matches(selector, w.labels)]
             if not matched:
                 findings.append(Finding(source, ref(doc), f"selector {selector} matches no pod"))
             elif len(matched) > 1:
@@ -837,7 +942,8 @@ def check_traffic(source: str, docs: list[dict[str, Any]]) -> list[Finding]:
     findings = []
     policies = [d for d in docs if d.get("kind") == "NetworkPolicy"]
     loads = workloads(docs)
-    namespaces = {w.namespace for w in loads}
+    extra = platform_pods(docs)
+    namespaces = {w.namespace for w in loads} | {p.namespace for p in extra}
     for namespace in sorted(namespaces):
         if not any(
             dig(p, "metadata", "namespace") == namespace
@@ -850,10 +956,10 @@ def check_traffic(source: str, docs: list[dict[str, Any]]) -> list[Finding]:
                         "with policyTypes Ingress and Egress)")
             )
     by_name = {(w.namespace, w.name): w for w in loads}
-    ingress_ns, ingress_labels = EXTERNAL_PODS["ingress-controller"]
-    controller = endpoint("ingress-nginx", ingress_ns, ingress_labels)
     dns_ns, dns_labels = EXTERNAL_PODS["dns"]
     dns = endpoint("kube-dns", dns_ns, dns_labels)
+    control_ns, control_labels = EXTERNAL_PODS["gateway-control-plane"]
+    control_plane = endpoint("NGINX Gateway Fabric", control_ns, control_labels)
 
     def pod(w: Workload) -> Endpoint:
         return endpoint(w.name, w.namespace, w.labels)
@@ -861,30 +967,16 @@ def check_traffic(source: str, docs: list[dict[str, Any]]) -> list[Finding]:
     for workload in loads:
         if not policy_allows(policies, pod(workload), dns, "egress", 53, "UDP"):
             findings.append(Finding(source, workload.ref, "NetworkPolicies block its DNS lookups (kube-dns, UDP 53)"))
-    for doc in docs:
-        if doc.get("kind") != "Ingress":
-            continue
-        namespace = dig(doc, "metadata", "namespace") or "default"
-        for rule in dig(doc, "spec", "rules") or []:
-            for path in dig(rule, "http", "paths") or []:
-                service = dig(path, "backend", "service") or {}
-                target = by_name.get((namespace, service.get("name")))
-                if target is None or target.kind != "SpinApp":
-                    findings.append(
-                        Finding(source, ref(doc), f"backend Service `{service.get('name')}` is not a SpinApp's "
-                                "Service in the build")
-                    )
-                    continue
-                if dig(service, "port", "number") != SPINAPP_SERVICE_PORT:
-                    findings.append(
-                        Finding(source, ref(doc), f"backend port must be {SPINAPP_SERVICE_PORT}, the port of "
-                                "the Service spin-operator creates")
-                    )
-                if not policy_allows(policies, pod(target), controller, "ingress", SPINAPP_SERVICE_PORT, "TCP"):
-                    findings.append(
-                        Finding(source, ref(doc), f"NetworkPolicies block the ingress controller from reaching "
-                                f"{target.ref} on port {SPINAPP_SERVICE_PORT}")
-                    )
+    for gateway_pod in (p for p in extra if GATEWAY_NAME_LABEL in p.labels):
+        subject = endpoint(gateway_pod.name, gateway_pod.namespace, gateway_pod.labels)
+        obj = f"Gateway/{gateway_pod.labels[GATEWAY_NAME_LABEL]}"
+        if not policy_allows(policies, subject, dns, "egress", 53, "UDP"):
+            findings.append(Finding(source, obj, "NetworkPolicies block its NGINX's DNS lookups (kube-dns, UDP 53)"))
+        if not policy_allows(policies, subject, control_plane, "egress", 8443, "TCP"):
+            findings.append(
+                Finding(source, obj, "NetworkPolicies block its NGINX agent from the NGINX Gateway Fabric control "
+                        "plane (namespace nginx-gateway, TCP 8443): it would never get its configuration")
+            )
     for workload in loads:
         texts = []
         for container in workload.containers:
@@ -908,56 +1000,591 @@ def check_traffic(source: str, docs: list[dict[str, Any]]) -> list[Finding]:
     return findings
 
 
-NGINX_SIZE = re.compile(r"^(\d+)([kKmMgG]?)$")
+# --- managed Redis: the apps' egress port ------------------------------------------
 
 
-def nginx_bytes(size: str) -> int | None:
-    match = NGINX_SIZE.match(size.strip())
-    if not match:
-        return None
-    factor = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}[match.group(2).lower()]
-    return int(match.group(1)) * factor
-
-
-def check_ingress_limits(source: str, docs: list[dict[str, Any]], spin: dict[str, Any]) -> list[Finding]:
-    """TLS on every Ingress; its body limit equals the app's max_body_bytes."""
+def check_managed_redis_egress(source: str, env: str, docs: list[dict[str, Any]], spin: dict[str, Any],
+                               outputs_env: Path) -> list[Finding]:
+    """Without the in-cluster Redis, the SpinApps that use Redis may send to its
+    private endpoint (an ipBlock) on the port Terraform outputs (redis_port)."""
+    if any(redis_services(docs, r) for r in redis_workloads(docs)):
+        return []
+    port = read_env_file(outputs_env).get("redis_port", "")
+    if not port.isdigit():
+        return [Finding(source, f"Overlay/{env}", f"{outputs_env.name}: redis_port `{port}` is not a port number")]
     findings = []
-    spinapps = objects_of(docs, "SpinApp")
-    config_maps = objects_of(docs, "ConfigMap")
-    default = dig(spin, "variables", "max_body_bytes", "default")
-    for doc in docs:
-        if doc.get("kind") != "Ingress":
-            continue
-        namespace = dig(doc, "metadata", "namespace") or "default"
-        hosts = {rule.get("host") for rule in dig(doc, "spec", "rules") or []}
-        tls_hosts = {h for tls in dig(doc, "spec", "tls") or [] for h in tls.get("hosts") or []}
-        if not hosts <= tls_hosts:
-            findings.append(Finding(source, ref(doc), f"hosts without TLS: {', '.join(sorted(hosts - tls_hosts))}"))
-        annotations = dig(doc, "metadata", "annotations") or {}
-        for name in ("nginx.ingress.kubernetes.io/limit-rps", "nginx.ingress.kubernetes.io/proxy-body-size"):
-            if name not in annotations:
-                findings.append(Finding(source, ref(doc), f"annotation {name} is missing"))
-        body = annotations.get("nginx.ingress.kubernetes.io/proxy-body-size")
-        for rule in dig(doc, "spec", "rules") or []:
-            for path in dig(rule, "http", "paths") or []:
-                app = spinapps.get((namespace, dig(path, "backend", "service", "name")))
-                if app is None or body is None:
-                    continue
-                expected = default
-                for variable in dig(app, "spec", "variables") or []:
-                    if variable.get("name") != "max_body_bytes":
-                        continue
-                    if "value" in variable:
-                        expected = variable["value"]
-                    key_ref = dig(variable, "valueFrom", "configMapKeyRef")
-                    if key_ref:
-                        config_map = config_maps.get((namespace, key_ref.get("name"))) or {}
-                        expected = (config_map.get("data") or {}).get(key_ref.get("key"), expected)
-                if expected is not None and nginx_bytes(body) != int(expected):
+    policies = [d for d in docs if d.get("kind") == "NetworkPolicy"]
+    namespaces = {w.namespace for w in workloads(docs) if w.kind == "SpinApp"}
+    for client in (c for ns in sorted(namespaces) for c in redis_clients(docs, spin, ns)):
+        allowed = False
+        for policy in policies:
+            selector = dig(policy, "spec", "podSelector")
+            if dig(policy, "metadata", "namespace") != client.namespace or not (
+                selector == {} or selector_matches(selector, client.labels)
+            ):
+                continue
+            for rule in dig(policy, "spec", "egress") or []:
+                if any("ipBlock" in peer for peer in rule.get("to") or []) and port_matches(
+                    rule.get("ports"), int(port), "TCP"
+                ):
+                    allowed = True
+        if not allowed:
+            findings.append(
+                Finding(source, client.ref, f"NetworkPolicies block its Redis traffic: no egress to the private "
+                        f"endpoint subnet on TCP {port}, the redis_port Terraform outputs")
+            )
+    return findings
+
+
+# --- the edge: Gateways, routes, TLS --------------------------------------------
+
+
+def load_platform_issuers(repo_root: Path = REPO_ROOT) -> dict[str, dict[str, Any]]:
+    """The ClusterIssuers kubernetes/platform installs, by name."""
+    path = repo_root / PLATFORM_ISSUERS
+    docs = load_documents(path.read_text()) if path.exists() else []
+    return {d["metadata"]["name"]: d for d in docs if d.get("kind") == "ClusterIssuer"}
+
+
+def is_internal(gateway: dict[str, Any]) -> bool:
+    annotations = dig(gateway, "spec", "infrastructure", "annotations") or {}
+    return str(annotations.get(INTERNAL_LB_ANNOTATION, "")).lower() == "true"
+
+
+def path_covers(match: dict[str, Any] | None, path: str) -> bool:
+    """Whether an HTTPRoute match (Gateway API path semantics) matches a request path."""
+    spec = (match or {}).get("path") or {"type": "PathPrefix", "value": "/"}
+    kind, value = spec.get("type", "PathPrefix"), spec.get("value", "/")
+    if kind == "Exact":
+        return path == value
+    if kind == "PathPrefix":
+        prefix = value.rstrip("/")
+        return prefix == "" or path == prefix or path.startswith(prefix + "/")
+    try:
+        return re.fullmatch(value, path) is not None
+    except re.error:
+        return True
+
+
+def rule_covers(rule: dict[str, Any], path: str) -> bool:
+    matches = rule.get("matches") or [None]
+    return any(path_covers(m, path) for m in matches)
+
+
+def listener_admits(gateway: dict[str, Any], listener: dict[str, Any], route_namespace: str) -> bool:
+    namespaces = dig(listener, "allowedRoutes", "namespaces") or {}
+    origin = namespaces.get("from", "Same")
+    if origin == "All":
+        return True
+    if origin == "Selector":
+        return selector_matches(namespaces.get("selector") or {}, {"kubernetes.io/metadata.name": route_namespace})
+    return route_namespace == dig(gateway, "metadata", "namespace")
+
+
+def host_fits(listener_host: str | None, host: str) -> bool:
+    if not listener_host:
+        return True
+    if listener_host.startswith("*."):
+        return host.endswith(listener_host[1:])
+    return listener_host == host
+
+
+def gateway_pod(gateway: dict[str, Any]) -> Endpoint:
+    name = gateway["metadata"]["name"]
+    return endpoint(f"NGINX of Gateway {name}", gateway["metadata"].get("namespace", "default"), {
+        GATEWAY_NAME_LABEL: name,
+        "app.kubernetes.io/name": f"{name}-{dig(gateway, 'spec', 'gatewayClassName')}",
+    })
+
+
+def check_edge(
+    source: str, docs: list[dict[str, Any]], issuers: dict[str, dict[str, Any]] | None = None
+) -> list[Finding]:
+    """Routes attach to real listeners and reach their backends; admin only on an
+    internal Gateway; TLS from an issuer whose HTTP-01 solver can answer."""
+    issuers = load_platform_issuers() if issuers is None else issuers
+    findings = []
+    policies = [d for d in docs if d.get("kind") == "NetworkPolicy"]
+    gateways = objects_of(docs, "Gateway")
+    by_name = {(w.namespace, w.name): w for w in workloads(docs)}
+    admin_on_internal = False
+    for route in (d for d in docs if d.get("kind") == "HTTPRoute"):
+        obj = ref(route)
+        namespace = dig(route, "metadata", "namespace") or "default"
+        spec = route.get("spec") or {}
+        attached = []
+        for parent in spec.get("parentRefs") or []:
+            if parent.get("kind", "Gateway") != "Gateway":
+                continue
+            key = (parent.get("namespace", namespace), parent.get("name"))
+            gateway = gateways.get(key)
+            if gateway is None:
+                findings.append(Finding(source, obj, f"parentRef Gateway {key[0]}/{key[1]} is not in the build"))
+                continue
+            listeners = dig(gateway, "spec", "listeners") or []
+            section = parent.get("sectionName")
+            chosen = [l for l in listeners if section is None or l.get("name") == section]
+            if not chosen:
+                findings.append(Finding(source, obj, f"Gateway {key[0]}/{key[1]} has no listener `{section}`"))
+                continue
+            for listener in chosen:
+                if not listener_admits(gateway, listener, namespace):
                     findings.append(
-                        Finding(source, ref(doc), f"proxy-body-size {body} ({nginx_bytes(body)} bytes) differs "
-                                f"from the api's max_body_bytes ({expected} bytes)")
+                        Finding(source, obj, f"listener `{listener.get('name')}` of Gateway {key[0]}/{key[1]} "
+                                f"does not admit routes from namespace {namespace} (allowedRoutes)")
                     )
+                for host in spec.get("hostnames") or []:
+                    if not host_fits(listener.get("hostname"), host):
+                        findings.append(
+                            Finding(source, obj, f"hostname {host} does not fit listener `{listener.get('name')}` "
+                                    f"of Gateway {key[0]}/{key[1]} ({listener.get('hostname')})")
+                        )
+            attached.append(gateway)
+        for rule in spec.get("rules") or []:
+            # A rule that forwards (a redirect to HTTPS exposes nothing).
+            forwards = bool(rule.get("backendRefs"))
+            for path in ADMIN_PATHS:
+                if not forwards or not rule_covers(rule, path):
+                    continue
+                for gateway in attached:
+                    if is_internal(gateway):
+                        admin_on_internal = True
+                    else:
+                        findings.append(
+                            Finding(source, obj, f"routes {path} through Gateway {ref(gateway)}, which is not "
+                                    f"internal ({INTERNAL_LB_ANNOTATION}): operator routes must only be on an "
+                                    "internal Gateway")
+                        )
+                break
+            for backend in rule.get("backendRefs") or []:
+                if backend.get("kind", "Service") != "Service":
+                    continue
+                target = by_name.get((backend.get("namespace", namespace), backend.get("name")))
+                if target is None or target.kind != "SpinApp":
+                    findings.append(
+                        Finding(source, obj, f"backend Service `{backend.get('name')}` is not a SpinApp's "
+                                "Service in the build")
+                    )
+                    continue
+                if backend.get("port") != SPINAPP_SERVICE_PORT:
+                    findings.append(
+                        Finding(source, obj, f"backend port must be {SPINAPP_SERVICE_PORT}, the port of the "
+                                "Service spin-operator creates")
+                    )
+                target_pod = endpoint(target.name, target.namespace, target.labels)
+                for gateway in attached:
+                    nginx = gateway_pod(gateway)
+                    if not (
+                        policy_allows(policies, nginx, target_pod, "egress", SPINAPP_SERVICE_PORT, "TCP")
+                        and policy_allows(policies, target_pod, nginx, "ingress", SPINAPP_SERVICE_PORT, "TCP")
+                    ):
+                        findings.append(
+                            Finding(source, obj, f"NetworkPolicies block the NGINX of Gateway "
+                                    f"{ref(gateway)} from reaching {target.ref} on port {SPINAPP_SERVICE_PORT}")
+                        )
+    if any(is_internal(g) for g in gateways.values()) and not admin_on_internal:
+        findings.append(Finding(source, "HTTPRoute/*", "no route brings operators to /api/v1/admin on the "
+                                "internal Gateway"))
+    for (namespace, name), gateway in gateways.items():
+        findings += check_gateway_tls(source, docs, gateway, issuers, policies)
+        if not is_internal(gateway):
+            annotations = dig(gateway, "spec", "infrastructure", "annotations") or {}
+            for key in (PIP_NAME_ANNOTATION, PIP_GROUP_ANNOTATION):
+                if not annotations.get(key):
+                    findings.append(
+                        Finding(source, ref(gateway), f"public Gateway without spec.infrastructure.annotations "
+                                f"{key}: its load balancer would get a new address on every re-creation, not "
+                                "the static public IP the NSG and DNS point at")
+                    )
+    return findings
+
+
+def check_gateway_tls(
+    source: str,
+    docs: list[dict[str, Any]],
+    gateway: dict[str, Any],
+    issuers: dict[str, dict[str, Any]],
+    policies: list[dict[str, Any]],
+) -> list[Finding]:
+    """Every HTTPS listener gets a certificate that cert-manager can issue."""
+    findings = []
+    obj = ref(gateway)
+    namespace = dig(gateway, "metadata", "namespace") or "default"
+    annotations = dig(gateway, "metadata", "annotations") or {}
+    listeners = dig(gateway, "spec", "listeners") or []
+    https = [l for l in listeners if l.get("protocol") == "HTTPS"]
+    if not https:
+        return findings
+    for listener in https:
+        if not dig(listener, "tls", "certificateRefs"):
+            findings.append(Finding(source, obj, f"HTTPS listener `{listener.get('name')}` has no certificateRefs"))
+        if not listener.get("hostname"):
+            findings.append(
+                Finding(source, obj, f"HTTPS listener `{listener.get('name')}` has no hostname: cert-manager "
+                        "issues certificates only for listener hostnames")
+            )
+    cluster_issuer = annotations.get("cert-manager.io/cluster-issuer")
+    issuer = annotations.get("cert-manager.io/issuer")
+    if issuer:
+        if (namespace, issuer) not in objects_of(docs, "Issuer"):
+            findings.append(Finding(source, obj, f"cert-manager.io/issuer `{issuer}` is not an Issuer in {namespace}"))
+        return findings
+    if not cluster_issuer:
+        findings.append(
+            Finding(source, obj, "HTTPS listeners without cert-manager.io/cluster-issuer or cert-manager.io/issuer: "
+                    "nothing issues their certificate")
+        )
+        return findings
+    definition = issuers.get(cluster_issuer)
+    if definition is None:
+        findings.append(
+            Finding(source, obj, f"cert-manager.io/cluster-issuer `{cluster_issuer}` is not a ClusterIssuer of "
+                    f"{PLATFORM_ISSUERS} ({', '.join(sorted(issuers)) or 'none'})")
+        )
+        return findings
+    solvers = dig(definition, "spec", "acme", "solvers")
+    if solvers is None:
+        return findings
+    usable = False
+    for solver in solvers:
+        http01 = solver.get("http01") or {}
+        if "ingress" in http01:
+            findings.append(
+                Finding(source, obj, f"ClusterIssuer {cluster_issuer} solves HTTP-01 with an Ingress; the edge is "
+                        "the Gateway API (use http01.gatewayHTTPRoute)")
+            )
+        for parent in dig(http01, "gatewayHTTPRoute", "parentRefs") or []:
+            if (parent.get("name"), parent.get("namespace")) != (gateway["metadata"]["name"], namespace):
+                continue
+            listener = next((l for l in listeners if l.get("name") == parent.get("sectionName")), None)
+            if listener is None or listener.get("protocol") != "HTTP" or listener.get("port") != 80:
+                findings.append(
+                    Finding(source, obj, f"ClusterIssuer {cluster_issuer}: the solver's sectionName "
+                            f"`{parent.get('sectionName')}` is not an HTTP listener on port 80 (HTTP-01 "
+                            "is always plain HTTP on 80)")
+                )
+                continue
+            if not listener_admits(gateway, listener, namespace):
+                findings.append(
+                    Finding(source, obj, f"listener `{listener.get('name')}` does not admit routes from "
+                            f"{namespace}, where cert-manager creates the solver's HTTPRoute")
+                )
+                continue
+            for https_listener in https:
+                if not host_fits(listener.get("hostname"), https_listener.get("hostname") or ""):
+                    findings.append(
+                        Finding(source, obj, f"listener `{listener.get('name')}` does not serve "
+                                f"{https_listener.get('hostname')}, so the challenge for it cannot be answered")
+                    )
+            usable = True
+    if not usable:
+        findings.append(
+            Finding(source, obj, f"ClusterIssuer {cluster_issuer} has no HTTP-01 gatewayHTTPRoute solver on this "
+                    "Gateway: the certificate would never issue")
+        )
+        return findings
+    nginx = gateway_pod(gateway)
+    solver = endpoint("ACME HTTP-01 solver", namespace, {ACME_SOLVER_LABEL: "true"})
+    if not (
+        policy_allows(policies, nginx, solver, "egress", ACME_SOLVER_PORT, "TCP")
+        and policy_allows(policies, solver, nginx, "ingress", ACME_SOLVER_PORT, "TCP")
+    ):
+        findings.append(
+            Finding(source, obj, f"NetworkPolicies block its NGINX from the ACME HTTP-01 solver pods "
+                    f"({ACME_SOLVER_LABEL}) on port {ACME_SOLVER_PORT}: the certificate would never issue")
+        )
+    return findings
+
+
+# --- autoscaling ------------------------------------------------------------------
+
+KEDA_URL = re.compile(r"^https?://([a-z0-9-]+)\.([a-z0-9-]+)\.svc(?:\.cluster\.local)?(?::(\d+))?(/[^?]*)?")
+
+
+def check_autoscaling(source: str, docs: list[dict[str, Any]], spin: dict[str, Any]) -> list[Finding]:
+    """ScaledObjects target SpinApps that leave their replicas to KEDA, with sane
+    bounds, and their metrics-api triggers can read what they ask for."""
+    findings = []
+    policies = [d for d in docs if d.get("kind") == "NetworkPolicy"]
+    spinapps = objects_of(docs, "SpinApp")
+    loads = {(w.namespace, w.name): w for w in workloads(docs)}
+    auths = objects_of(docs, "TriggerAuthentication")
+    synced = synced_secrets(docs)
+    routes = http_routes(spin)
+    routed = {
+        (dig(r, "metadata", "namespace") or "default", b.get("name"))
+        for r in docs if r.get("kind") == "HTTPRoute"
+        for rule in dig(r, "spec", "rules") or [] for b in rule.get("backendRefs") or []
+    }
+    keda_ns, keda_labels = EXTERNAL_PODS["keda-operator"]
+    keda = endpoint("KEDA operator", keda_ns, keda_labels)
+    scaled: dict[tuple[str, str], str] = {}
+    for doc in (d for d in docs if d.get("kind") == "ScaledObject"):
+        obj = ref(doc)
+        namespace = dig(doc, "metadata", "namespace") or "default"
+        spec = doc.get("spec") or {}
+        target = spec.get("scaleTargetRef") or {}
+        key = (namespace, target.get("name"))
+        app = spinapps.get(key)
+        if target.get("kind", "Deployment") != "Deployment" or app is None:
+            findings.append(
+                Finding(source, obj, f"scaleTargetRef {target.get('kind', 'Deployment')}/{target.get('name')} is not "
+                        "the Deployment of a SpinApp in the build")
+            )
+            continue
+        if key in scaled:
+            findings.append(Finding(source, obj, f"SpinApp/{key[1]} is already scaled by {scaled[key]}"))
+        scaled[key] = obj
+        if not dig(app, "spec", "enableAutoscaling"):
+            findings.append(
+                Finding(source, obj, f"SpinApp/{key[1]} does not set enableAutoscaling: spin-operator would reset "
+                        "the replicas KEDA sets")
+            )
+        if "maxReplicaCount" not in spec:
+            findings.append(Finding(source, obj, "no maxReplicaCount: the fan-out and the cost are unbounded"))
+        if key in routed and int(spec.get("minReplicaCount", 0)) < 1:
+            findings.append(
+                Finding(source, obj, f"minReplicaCount {spec.get('minReplicaCount', 0)}: SpinApp/{key[1]} serves "
+                        "HTTP routes and must not scale to zero")
+            )
+        for trigger in spec.get("triggers") or []:
+            if trigger.get("type") != "metrics-api":
+                continue
+            metadata = trigger.get("metadata") or {}
+            match = KEDA_URL.match(str(metadata.get("url", "")))
+            source_app = loads.get((match.group(2), match.group(1))) if match else None
+            if source_app is None or source_app.kind != "SpinApp":
+                findings.append(
+                    Finding(source, obj, f"metrics-api url {metadata.get('url')} is not the Service of a SpinApp "
+                            "in the build")
+                )
+                continue
+            path = match.group(4) or "/"
+            served = [r for c in dig(source_app.spinapp, "spec", "components") or [] for r in routes.get(c, [])]
+            if not any(route_matches(r, path) for r in served):
+                findings.append(
+                    Finding(source, obj, f"metrics-api path {path} is not routed to a component of "
+                            f"{source_app.ref} (routes: {', '.join(served) or 'none'})")
+                )
+            if not metadata.get("valueLocation"):
+                findings.append(Finding(source, obj, "metrics-api trigger without valueLocation"))
+            port = int(match.group(3) or 80)
+            target_pod = endpoint(source_app.name, source_app.namespace, source_app.labels)
+            if not policy_allows(policies, target_pod, keda, "ingress", port, "TCP"):
+                findings.append(
+                    Finding(source, obj, f"NetworkPolicies block KEDA's operator ({keda_ns}, {keda_labels}) from "
+                            f"{source_app.ref} on port {port}")
+                )
+            if metadata.get("authMode"):
+                auth_name = dig(trigger, "authenticationRef", "name")
+                auth = auths.get((namespace, auth_name))
+                if auth is None:
+                    findings.append(
+                        Finding(source, obj, f"authMode {metadata['authMode']} but authenticationRef `{auth_name}` "
+                                "is not a TriggerAuthentication in the build")
+                    )
+                    continue
+                for secret_ref in dig(auth, "spec", "secretTargetRef") or []:
+                    entry = synced.get((namespace, secret_ref.get("name")))
+                    if entry is None or secret_ref.get("key") not in entry[1]:
+                        findings.append(
+                            Finding(source, ref(auth), f"reads key `{secret_ref.get('key')}` of Secret "
+                                    f"`{secret_ref.get('name')}`, which no SecretProviderClass syncs")
+                        )
+    for key, app in spinapps.items():
+        if dig(app, "spec", "enableAutoscaling"):
+            if key not in scaled:
+                findings.append(
+                    Finding(source, ref(app), "enableAutoscaling without a ScaledObject: nothing sets its replicas")
+                )
+            if dig(app, "spec", "replicas"):
+                findings.append(
+                    Finding(source, ref(app), "sets replicas and enableAutoscaling: spin-operator's webhook "
+                            "rejects that")
+                )
+    return findings
+
+
+# --- apply order ----------------------------------------------------------------
+
+# Namespaces the platform creates, where the app's objects may refer to pods.
+PLATFORM_NAMESPACES = {"kube-system", "nginx-gateway", "cert-manager", "spin-operator", "runtime-class-manager"}
+
+
+def apply_phases(docs: list[dict[str, Any]], repo_root: Path = REPO_ROOT) -> list[list[dict[str, Any]]]:
+    """The phases scripts/deploy.sh applies built manifests in (`deploy.sh phases`)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        manifests = Path(tmp) / "manifests.yaml"
+        manifests.write_text(yaml.safe_dump_all(docs, sort_keys=False))
+        result = subprocess.run(
+            [str(repo_root / "scripts" / "deploy.sh"), "phases", str(manifests), str(Path(tmp) / "phases")],
+            capture_output=True, text=True, check=False,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"scripts/deploy.sh phases failed: {result.stderr.strip()}")
+        return [load_documents(Path(line).read_text()) for line in result.stdout.split()]
+
+
+def check_apply_order(source: str, docs: list[dict[str, Any]], phases: list[list[dict[str, Any]]]) -> list[Finding]:
+    """In deploy.sh's phases, namespaces come before what lives in them and
+    executors before the SpinApps that name them (spin-operator's webhook)."""
+    findings = []
+    flattened = [d for phase in phases for d in phase]
+    if sorted(map(ref, flattened)) != sorted(map(ref, docs)):
+        findings.append(Finding(source, "Phases/*", "the phases do not hold exactly the built objects"))
+    namespaces: set[str] = set()
+    executors: set[tuple[str, str]] = set()
+    for number, phase in enumerate(phases, start=1):
+        for doc in phase:
+            namespace = dig(doc, "metadata", "namespace")
+            if namespace and namespace not in namespaces | PLATFORM_NAMESPACES:
+                findings.append(
+                    Finding(source, ref(doc), f"phase {number} applies it in namespace {namespace}, which no "
+                            "earlier phase creates")
+                )
+            if doc.get("kind") == "SpinApp" and (namespace, dig(doc, "spec", "executor")) not in executors:
+                findings.append(
+                    Finding(source, ref(doc), f"phase {number} applies it before its executor "
+                            f"`{dig(doc, 'spec', 'executor')}`: spin-operator's webhook would reject it")
+                )
+        namespaces |= {d["metadata"]["name"] for d in phase if d.get("kind") == "Namespace"}
+        executors |= {(dig(d, "metadata", "namespace"), d["metadata"]["name"])
+                      for d in phase if d.get("kind") == "SpinAppExecutor"}
+    return findings
+
+
+# --- the platform: Shim ---------------------------------------------------------
+
+
+def check_shim(repo_root: Path = REPO_ROOT) -> tuple[list[Finding], list[str]]:
+    """kubernetes/platform/shim-spin.yaml: per-platform artifacts with a checksum
+    field, no ignored fields; the RuntimeClass the executor uses. Returns the
+    findings and notes (a checksum still to be recorded)."""
+    path = repo_root / PLATFORM_SHIM
+    source = PLATFORM_SHIM
+    findings: list[Finding] = []
+    notes: list[str] = []
+    shims = [d for d in load_documents(path.read_text()) if d.get("kind") == "Shim"] if path.exists() else []
+    if len(shims) != 1:
+        return [Finding(source, "Shim/*", "expected exactly one Shim")], notes
+    shim = shims[0]
+    obj = ref(shim)
+    fetch = dig(shim, "spec", "fetchStrategy") or {}
+    if "type" in fetch:
+        findings.append(Finding(source, obj, "fetchStrategy.type is ignored by runtime-class-manager 0.2.0: drop it"))
+    if "anonHttp" in fetch:
+        findings.append(Finding(source, obj, "fetchStrategy.anonHttp has no checksum: use platforms[] with sha256"))
+    platforms = fetch.get("platforms") or []
+    if not platforms:
+        findings.append(Finding(source, obj, "fetchStrategy.platforms is empty"))
+    for platform in platforms:
+        sha = platform.get("sha256")
+        if sha is None:
+            findings.append(Finding(source, obj, f"platform {platform.get('arch')}: no sha256"))
+        elif sha == "":
+            notes.append(f"{source}: sha256 of {platform.get('location')} not recorded yet: "
+                         "kubernetes/platform/install.sh refuses to install until `install.sh --record-pins` ran")
+        elif not re.fullmatch(r"[0-9a-f]{64}", sha):
+            findings.append(Finding(source, obj, f"platform {platform.get('arch')}: sha256 is not 64 hex digits"))
+        if not str(platform.get("location", "")).startswith("https://"):
+            findings.append(Finding(source, obj, f"platform {platform.get('arch')}: location is not https"))
+    executor = repo_root / "kubernetes" / "base" / "spin-app-executor.yaml"
+    if executor.exists():
+        wanted = dig(load_documents(executor.read_text())[0], "spec", "deploymentConfig", "runtimeClassName")
+        if dig(shim, "spec", "runtimeClass", "name") != wanted:
+            findings.append(
+                Finding(source, obj, f"runtimeClass {dig(shim, 'spec', 'runtimeClass', 'name')} is not the "
+                        f"SpinAppExecutor's runtimeClassName {wanted}")
+            )
+    return findings, notes
+
+
+# --- the edge in Terraform: public IP and NSG ---------------------------------------
+
+EDGE_OUTPUTS = ("edge_public_ip_address", "edge_public_ip_name", "edge_public_ip_resource_group", "edge_fqdn")
+TF_BLOCK = re.compile(r'(?:resource\s+"(?P<type>[a-z_]+)"\s+"(?P<name>[a-z0-9_]+)"|(?P<nested>security_rule))\s*\{')
+TF_ATTRIBUTE = re.compile(r'^\s*([a-z_]+)\s*=\s*(.+?)\s*$', re.MULTILINE)
+
+
+def tf_blocks(text: str) -> list[tuple[str, str, str]]:
+    """(type, name, body) of every resource and security_rule block (braces balanced)."""
+    blocks = []
+    for match in TF_BLOCK.finditer(text):
+        depth, i = 1, match.end()
+        while depth and i < len(text):
+            depth += {"{": 1, "}": -1}.get(text[i], 0)
+            i += 1
+        kind = "security_rule" if match.group("nested") else match.group("type")
+        blocks.append((kind, match.group("name") or "", text[match.end():i - 1]))
+    return blocks
+
+
+def tf_attributes(body: str) -> dict[str, str]:
+    return {k: v.strip().strip('"') for k, v in TF_ATTRIBUTE.findall(body)}
+
+
+def tf_ports(attributes: dict[str, str]) -> set[int]:
+    ports: set[int] = set()
+    text = attributes.get("destination_port_range", "") + " " + attributes.get("destination_port_ranges", "")
+    for low, high in re.findall(r'(\d+)(?:-(\d+))?', text):
+        ports.update(range(int(low), int(high or low) + 1))
+    if attributes.get("destination_port_range") == "*":
+        ports.update((80, 443))
+    return ports
+
+
+def check_terraform_edge(source: str, env: str, docs: list[dict[str, Any]], terraform: Path,
+                         outputs_env: Path) -> list[Finding]:
+    """Terraform gives the edge a static public IP and lets TCP 80 and 443 from
+    the internet reach it; the overlay's public Gateway takes that IP."""
+    findings = []
+    obj = f"Overlay/{env}"
+    texts = {p: p.read_text() for p in sorted(terraform.rglob("*.tf")) if ".terraform" not in p.parts}
+    blocks = [(p, *b) for p, t in texts.items() for b in tf_blocks(t)]
+    public_ips = [(p, name) for p, kind, name, _ in blocks if kind == "azurerm_public_ip" and name != "nat"]
+    if not public_ips:
+        findings.append(Finding(source, obj, "terraform/ has no azurerm_public_ip for the edge (besides the NAT "
+                                "gateway's): the public Gateway needs a static address"))
+    root_outputs = (terraform / "outputs.tf").read_text() if (terraform / "outputs.tf").exists() else ""
+    for name in EDGE_OUTPUTS:
+        if not re.search(rf'output\s+"{name}"', root_outputs):
+            findings.append(Finding(source, obj, f"terraform/outputs.tf has no output `{name}`"))
+    allowed: set[int] = set()
+    for _, kind, _, body in blocks:
+        if kind not in ("security_rule", "azurerm_network_security_rule"):
+            continue
+        rule = tf_attributes(body)
+        if (rule.get("access"), rule.get("direction")) != ("Allow", "Inbound") or rule.get("protocol") not in ("Tcp", "*"):
+            continue
+        if rule.get("source_address_prefix") != "Internet":
+            continue
+        destination = rule.get("destination_address_prefix", "") + rule.get("destination_address_prefixes", "")
+        if "public_ip" not in destination and "edge" not in destination:
+            continue
+        allowed |= tf_ports(rule)
+    for port in (80, 443):
+        if port not in allowed:
+            why = "the ACME HTTP-01 challenge and the HTTPS redirect" if port == 80 else "HTTPS"
+            findings.append(
+                Finding(source, obj, f"no NSG rule allows TCP {port} from Internet to the edge public IP "
+                        f"(destination naming the edge's public IP): {why} would not reach the Gateway")
+            )
+    outputs = read_env_file(outputs_env)
+    for name in EDGE_OUTPUTS:
+        if not outputs.get(name):
+            findings.append(Finding(source, obj, f"{outputs_env.name} has no `{name}`: refresh it with "
+                                    "`scripts/deploy.sh outputs {env}`"))
+    for gateway in objects_of(docs, "Gateway").values():
+        if is_internal(gateway):
+            continue
+        annotations = dig(gateway, "spec", "infrastructure", "annotations") or {}
+        for key, output in ((PIP_NAME_ANNOTATION, "edge_public_ip_name"),
+                            (PIP_GROUP_ANNOTATION, "edge_public_ip_resource_group")):
+            if outputs.get(output) and annotations.get(key) != outputs[output]:
+                findings.append(
+                    Finding(source, ref(gateway), f"{key} is {annotations.get(key)}, but Terraform's {output} is "
+                            f"{outputs[output]}")
+                )
     return findings
 
 
@@ -1414,9 +2041,11 @@ def check_documents(
         + check_spinapps(source, docs, spin)
         + check_selectors(source, docs)
         + check_traffic(source, docs)
-        + check_ingress_limits(source, docs, spin)
+        + check_edge(source, docs)
+        + check_autoscaling(source, docs, spin)
         + check_pod_hardening(source, docs)
         + check_redis(source, docs, spin)
+        + check_apply_order(source, docs, apply_phases(docs))
     )
 
 
@@ -1443,6 +2072,8 @@ def check_kustomization(
     environment = environment_files(path, repo_root)
     if environment:
         findings += check_redis_mode(source, environment[0], docs, *environment[1:])
+        findings += check_terraform_edge(source, environment[0], docs, repo_root / "terraform", environment[3])
+        findings += check_managed_redis_egress(source, environment[0], docs, spin, environment[3])
     return findings
 
 
@@ -1457,7 +2088,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     spin = load_spin_manifest(args.spin_toml)
-    crd_schemas = load_crd_schemas(crds_dir())
+    crd_schemas = load_all_crd_schemas()
     findings: list[Finding] = []
     checked = []
     for path in args.manifests:
@@ -1474,11 +2105,16 @@ def main(argv: list[str] | None = None) -> int:
                 checked.append(f"{overlay.relative_to(REPO_ROOT)} + {component.relative_to(REPO_ROOT)}")
                 findings += check_variant(overlay, component, spin, crd_schemas, args.kubernetes_version)
             findings += check_environments()
+            shim_findings, notes = check_shim()
+            findings += shim_findings
+            for note in notes:
+                print(f"NOTE {note}")
     for finding in findings:
         print(f"FAIL {finding}")
     verdict = "FAILED" if findings else "passed"
     print(f"kubernetes checks {verdict}: {len(findings)} finding(s) in {', '.join(checked)} "
-          f"(schemas: Kubernetes {args.kubernetes_version}, spin-operator {SPIN_OPERATOR_VERSION} CRDs)")
+          f"(schemas: Kubernetes {args.kubernetes_version}; CRDs: spin-operator {SPIN_OPERATOR_VERSION}, "
+          + ", ".join(folder for folder, _, _ in CRD_SOURCES) + ")")
     return 1 if findings else 0
 
 

@@ -19,7 +19,7 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures" / "kubernetes"
 
 @pytest.fixture(scope="module")
 def crd_schemas():
-    return kc.load_crd_schemas(kc.crds_dir(ROOT))
+    return kc.load_all_crd_schemas(ROOT)
 
 
 @pytest.fixture(scope="module")
@@ -103,10 +103,10 @@ BROKEN = {
     "broken-token-automount": "ServiceAccount `api` mounts an API token",
     "broken-policy-selector": "NetworkPolicy/api: podSelector {'matchLabels': {'app': 'api'}} matches no pod",
     "broken-pdb-selector": "PodDisruptionBudget/api: selector",
-    "broken-ingress-blocked": "NetworkPolicies block the ingress controller from reaching SpinApp/api on port 80",
+    "broken-gateway-blocked": "HTTPRoute/api: NetworkPolicies block the NGINX of Gateway Gateway/public from "
+    "reaching SpinApp/api on port 80",
     "broken-crd-schema": "does not match the SpinApp CRD at spec: Additional properties are not allowed ('replica'",
-    "broken-core-schema": "invalid Ingress at spec: Additional properties are not allowed ('tlss'",
-    "broken-body-size": "proxy-body-size 8m (8388608 bytes) differs from the api's max_body_bytes (1048576 bytes)",
+    "broken-core-schema": "invalid NetworkPolicy at spec: Additional properties are not allowed ('ingresss'",
     "broken-probe-path": "liveness probe path /healthz is not routed to any of its components",
     "broken-no-http-component": "none of its components has an HTTP trigger, so it cannot be probed",
     "broken-client-id": "clientID 33333333-3333-3333-3333-333333333333 differs from the "
@@ -117,7 +117,7 @@ BROKEN = {
 
 def test_every_broken_fixture_is_listed():
     on_disk = {p.name for p in FIXTURES.glob("broken-*") if p.is_dir()}
-    assert on_disk == set(BROKEN) | set(BROKEN_REDIS)
+    assert on_disk == set(BROKEN) | set(BROKEN_REDIS) | set(BROKEN_EDGE)
 
 
 @pytest.mark.parametrize("name", sorted(BROKEN))
@@ -178,13 +178,6 @@ def test_strict_schema_rejects_unknown_fields_but_keeps_open_maps():
     assert schema["additionalProperties"] is False
     assert schema["properties"]["spec"]["additionalProperties"] is False
     assert schema["properties"]["labels"]["additionalProperties"] == {"type": "string"}
-
-
-@pytest.mark.parametrize(
-    ("size", "expected"), [("8m", 8388608), ("1024", 1024), ("64k", 65536), ("1g", 1073741824), ("8 MB", None)]
-)
-def test_nginx_sizes(size, expected):
-    assert kc.nginx_bytes(size) == expected
 
 
 @pytest.mark.parametrize(
@@ -402,3 +395,305 @@ def test_terraform_environment_without_overlay_is_reported(tmp_path):
 )
 def test_redis_images(image, expected):
     assert kc.is_redis_image(image) is expected
+
+
+# --- the edge, autoscaling and the apply order ---------------------------------
+
+# Each builds on the real dev overlay and is checked against the real spin.toml.
+BROKEN_EDGE = {
+    "broken-edge-admin-public": "HTTPRoute/api: routes /api/v1/admin through Gateway Gateway/public, which is not "
+    "internal",
+    "broken-edge-solver-blocked": "Gateway/public: NetworkPolicies block its NGINX from the ACME HTTP-01 solver pods "
+    "(acme.cert-manager.io/http01-solver) on port 8089",
+    "broken-edge-unknown-issuer": "cert-manager.io/cluster-issuer `letsencrypt-prod` is not a ClusterIssuer of "
+    "kubernetes/platform/cluster-issuers.yaml",
+    "broken-edge-solver-namespace": "listener `http` does not admit routes from jobs-platform-edge, where "
+    "cert-manager creates the solver's HTTPRoute",
+    "broken-edge-control-plane": "Gateway/public: NetworkPolicies block its NGINX agent from the NGINX Gateway "
+    "Fabric control plane",
+    "broken-edge-dynamic-ip": "public Gateway without spec.infrastructure.annotations "
+    "service.beta.kubernetes.io/azure-pip-name",
+    "broken-keda-blocked": "ScaledObject/worker: NetworkPolicies block KEDA's operator",
+    "broken-keda-api-to-zero": "ScaledObject/api: minReplicaCount 0: SpinApp/api serves HTTP routes and must not "
+    "scale to zero",
+    "broken-keda-replicas": "SpinApp/worker: sets replicas and enableAutoscaling",
+    "broken-keda-secret-key": "TriggerAuthentication/backlog: reads key `admin-token` of Secret `api-secrets`, "
+    "which no SecretProviderClass syncs",
+    "broken-keda-backlog-path": "metrics-api path /api/v1/admin/backlog is not routed to a component of "
+    "SpinApp/worker",
+    "broken-apply-order": "HTTPRoute/api-admin: phase 3 applies it in namespace elsewhere, which no earlier phase "
+    "creates",
+}
+
+
+@pytest.mark.parametrize("name", sorted(BROKEN_EDGE))
+def test_broken_edge_fixture_is_rejected(name, crd_schemas, real_spin):
+    findings = kc.check_kustomization(FIXTURES / name, real_spin, crd_schemas, repo_root=ROOT)
+    text = messages(findings)
+    assert BROKEN_EDGE[name] in text, text
+    assert all(f.source.endswith(name) and "/" in f.obj for f in findings)
+
+
+def test_dev_overlay_routes_and_policies():
+    docs = kc.build(ROOT / "kubernetes" / "overlays" / "dev")
+    gateways = kc.objects_of(docs, "Gateway")
+    public, internal = gateways[("jobs-platform-edge", "public")], gateways[("jobs-platform-edge", "internal")]
+    assert not kc.is_internal(public) and kc.is_internal(internal)
+    routes = kc.objects_of(docs, "HTTPRoute")
+    api = routes[("jobs-platform", "api")]
+    # The public route serves the job API and the health routes, never the operator routes.
+    for path in ("/api/v1/jobs", "/api/v1/jobs/abc/result", "/api/v1/openapi.json", "/healthz", "/readyz"):
+        assert any(kc.rule_covers(rule, path) for rule in api["spec"]["rules"]), path
+    for path in kc.ADMIN_PATHS:
+        assert not any(kc.rule_covers(rule, path) for rule in api["spec"]["rules"]), path
+    admin = routes[("jobs-platform", "api-admin")]
+    assert [p["name"] for p in admin["spec"]["parentRefs"]] == ["internal"]
+    outputs = kc.read_env_file(ROOT / "kubernetes/overlays/dev/terraform-outputs.env")
+    annotations = public["spec"]["infrastructure"]["annotations"]
+    assert annotations[kc.PIP_NAME_ANNOTATION] == outputs["edge_public_ip_name"]
+    assert annotations[kc.PIP_GROUP_ANNOTATION] == outputs["edge_public_ip_resource_group"]
+    assert {h for r in (api, routes[("jobs-platform", "https-redirect")]) for h in r["spec"]["hostnames"]} == {
+        "api.dev.jobs.example.com"}
+    assert all(l["hostname"] == "api.dev.jobs.example.com" for l in public["spec"]["listeners"])
+
+
+@pytest.mark.parametrize(
+    ("match", "path", "expected"),
+    [({"path": {"type": "PathPrefix", "value": "/api/v1"}}, "/api/v1/admin/sweep", True),
+     ({"path": {"type": "PathPrefix", "value": "/api/v1/jobs"}}, "/api/v1/jobsx", False),
+     ({"path": {"type": "PathPrefix", "value": "/api/v1/jobs/"}}, "/api/v1/jobs", True),
+     ({"path": {"type": "Exact", "value": "/healthz"}}, "/healthz/x", False),
+     ({"path": {"type": "RegularExpression", "value": "/api/.*"}}, "/api/v1/admin", True),
+     (None, "/api/v1/admin", True)],
+)
+def test_path_matching(match, path, expected):
+    assert kc.path_covers(match, path) is expected
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_real_overlays_apply_in_deploy_order(env):
+    docs = kc.build(ROOT / "kubernetes" / "overlays" / env)
+    phases = kc.apply_phases(docs)
+    assert [sorted({d["kind"] for d in p}) for p in phases[:2]] == [["Namespace"], ["SpinAppExecutor"]]
+    assert [d["kind"] for d in phases[2]][-2:] == ["SpinApp", "SpinApp"]
+    assert kc.check_apply_order(env, docs, phases) == []
+
+
+def test_apply_order_rejects_spinapps_before_their_executor():
+    docs = kc.build(ROOT / "kubernetes" / "overlays" / "dev")
+    phases = kc.apply_phases(docs)
+    # The order the built overlay lists them in: SpinApps before the executor.
+    reordered = [phases[0], [d for d in phases[2] if d["kind"] == "SpinApp"],
+                 phases[1] + [d for d in phases[2] if d["kind"] != "SpinApp"]]
+    text = messages(kc.check_apply_order("dev", docs, reordered))
+    assert "SpinApp/api: phase 2 applies it before its executor `containerd-shim-spin`" in text
+
+
+# --- fixtures only a real API server rejects -----------------------------------
+
+SERVER_FIXTURES = sorted(p for p in FIXTURES.glob("server-*") if p.is_dir())
+
+
+def test_server_fixtures_are_complete():
+    names = {p.name for p in SERVER_FIXTURES}
+    assert "server-valid" in names and len(names) >= 6
+    for path in SERVER_FIXTURES:
+        if path.name != "server-valid":
+            assert (path / "expected.txt").read_text().strip(), path
+
+
+@pytest.mark.parametrize("path", SERVER_FIXTURES, ids=lambda p: p.name)
+def test_server_fixtures_pass_the_offline_schemas(path, crd_schemas):
+    """What the server-* fixtures break (CEL rules, Pod Security) is invisible to
+    the offline schema checks: only scripts/check-kubernetes.sh's API server
+    rejects them."""
+    docs = kc.build(path)
+    assert kc.check_schemas(path.name, docs, crd_schemas, kc.DEFAULT_KUBERNETES_VERSION) == []
+
+
+# --- the Shim --------------------------------------------------------------------
+
+SHIM = """apiVersion: runtime.spinkube.dev/v1alpha1
+kind: Shim
+metadata:
+  name: spin-v2
+spec:
+  nodeSelector:
+    spin: "true"
+  fetchStrategy:
+    platforms:
+      - os: linux
+        arch: x86_64
+        location: https://example.com/shim.tar.gz
+        sha256: "%s"
+  runtimeClass:
+    name: wasmtime-spin-v2
+    handler: spin-v2
+  rolloutStrategy:
+    type: recreate
+"""
+
+
+def shim_repo(tmp_path, text):
+    (tmp_path / "kubernetes" / "platform").mkdir(parents=True)
+    (tmp_path / "kubernetes" / "base").mkdir(parents=True)
+    (tmp_path / "kubernetes" / "base" / "spin-app-executor.yaml").write_text(
+        (ROOT / "kubernetes" / "base" / "spin-app-executor.yaml").read_text())
+    (tmp_path / kc.PLATFORM_SHIM).write_text(text)
+    return tmp_path
+
+
+def test_real_shim_passes():
+    findings, _ = kc.check_shim(ROOT)
+    assert findings == [], messages(findings)
+
+
+def test_recorded_shim_checksum_passes_without_a_note(tmp_path):
+    findings, notes = kc.check_shim(shim_repo(tmp_path, SHIM % ("a" * 64)))
+    assert findings == [] and notes == []
+
+
+def test_unrecorded_shim_checksum_is_a_note(tmp_path):
+    findings, notes = kc.check_shim(shim_repo(tmp_path, SHIM % ""))
+    assert findings == [] and "not recorded yet" in notes[0]
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [(lambda t: t.replace('sha256: "%s"', 'sha256: "abc"'), "sha256 is not 64 hex digits"),
+     (lambda t: t.replace('        sha256: "%s"\n', ""), "platform x86_64: no sha256"),
+     (lambda t: t.replace("fetchStrategy:\n", "fetchStrategy:\n    type: anonymousHttp\n"),
+      "fetchStrategy.type is ignored"),
+     (lambda t: t.replace("name: wasmtime-spin-v2", "name: wasmtime-spin"), "is not the SpinAppExecutor's "
+      "runtimeClassName wasmtime-spin-v2")],
+)
+def test_broken_shim_is_rejected(tmp_path, change, expected):
+    text = change(SHIM)
+    if "%s" in text:
+        text = text % ("a" * 64)
+    findings, _ = kc.check_shim(shim_repo(tmp_path, text))
+    assert expected in messages(findings)
+
+
+# --- the edge in Terraform ------------------------------------------------------
+
+EDGE_TERRAFORM = FIXTURES / "edge-terraform"
+
+
+def terraform_copy(tmp_path, change=None):
+    import shutil
+
+    target = tmp_path / "terraform"
+    shutil.copytree(EDGE_TERRAFORM / "terraform", target)
+    if change:
+        path, old, new = change
+        text = (target / path).read_text()
+        assert old in text
+        (target / path).write_text(text.replace(old, new))
+    return target
+
+
+@pytest.fixture(scope="module")
+def dev_docs():
+    return kc.build(ROOT / "kubernetes" / "overlays" / "dev")
+
+
+def test_edge_terraform_fixture_passes(tmp_path, dev_docs):
+    findings = kc.check_terraform_edge("dev", "dev", dev_docs, terraform_copy(tmp_path),
+                                       ROOT / "kubernetes/overlays/dev/terraform-outputs.env")
+    assert findings == [], messages(findings)
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [(("modules/networking/main.nsg.tf", '["80", "443"]', '["443"]'),
+      "no NSG rule allows TCP 80 from Internet to the edge public IP"),
+     (("modules/networking/main.nsg.tf", "var.edge_public_ip_address", "var.aks_subnet_prefix"),
+      "no NSG rule allows TCP 443 from Internet to the edge public IP"),
+     (("modules/networking/main.nsg.tf", '"Internet"', '"VirtualNetwork"'),
+      "no NSG rule allows TCP 80 from Internet"),
+     (("main.tf", 'resource "azurerm_public_ip" "edge"', 'resource "azurerm_public_ip" "nat"'),
+      "terraform/ has no azurerm_public_ip for the edge"),
+     (("outputs.tf", 'output "edge_fqdn"', 'output "edge_dns_name"'),
+      "terraform/outputs.tf has no output `edge_fqdn`")],
+)
+def test_broken_edge_terraform_is_rejected(tmp_path, dev_docs, change, expected):
+    findings = kc.check_terraform_edge("dev", "dev", dev_docs, terraform_copy(tmp_path, change),
+                                       ROOT / "kubernetes/overlays/dev/terraform-outputs.env")
+    assert expected in messages(findings)
+
+
+def test_edge_outputs_must_reach_the_gateway(tmp_path, dev_docs):
+    outputs = tmp_path / "terraform-outputs.env"
+    text = (ROOT / "kubernetes/overlays/dev/terraform-outputs.env").read_text()
+    outputs.write_text(text.replace("edge_public_ip_name=pip-jobs-dev-edge-placeholder", "edge_public_ip_name=pip-other"))
+    findings = kc.check_terraform_edge("dev", "dev", dev_docs, terraform_copy(tmp_path), outputs)
+    assert "service.beta.kubernetes.io/azure-pip-name is pip-jobs-dev-edge-placeholder, but Terraform's " \
+        "edge_public_ip_name is pip-other" in messages(findings)
+
+
+def test_schema_dirs_download_the_crds_when_the_shared_copy_is_absent(monkeypatch, tmp_path):
+    """A clone without ../shared fetches the same files from the projects' release tags."""
+    # The real copies (../shared/schemas, or what an earlier run downloaded) serve the fake downloads.
+    real = dict(zip([folder for folder, _, _ in kc.CRD_SOURCES], kc.schema_dirs(ROOT)[1:]))
+    spinkube = kc.crds_dir(ROOT)
+    requested = []
+
+    class Response:
+        def __init__(self, data):
+            self.data = data
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def read(self):
+            return self.data
+
+    def fake_urlopen(url, timeout):
+        requested.append(url)
+        folder = next(f for f, _, prefix in kc.CRD_SOURCES if url.startswith(prefix))
+        return Response((real[folder] / url.rsplit("/", 1)[1]).read_bytes())
+
+    cache = tmp_path / ".tools" / "spinkube-crds" / f"v{kc.SPIN_OPERATOR_VERSION}"
+    cache.mkdir(parents=True)
+    (cache / "spin-operator.crds.yaml").write_text(
+        "\n---\n".join(p.read_text() for p in sorted(spinkube.glob("*.yaml"))))
+    monkeypatch.setattr(kc.urllib.request, "urlopen", fake_urlopen)
+    monkeypatch.setenv("SHARED_SCHEMAS_DIR", str(tmp_path / "absent"))
+    monkeypatch.setenv("SPINKUBE_CRDS_DIR", str(tmp_path / "absent"))
+    schemas = kc.load_all_crd_schemas(tmp_path)
+    assert len(requested) == sum(len(files) for _, files, _ in kc.CRD_SOURCES)
+    assert all(u.startswith("https://raw.githubusercontent.com/") and "/v" in u for u in requested)
+    for key in [("gateway.networking.k8s.io", "v1", "HTTPRoute"), ("keda.sh", "v1alpha1", "ScaledObject"),
+                ("cert-manager.io", "v1", "ClusterIssuer"), ("secrets-store.csi.x-k8s.io", "v1", "SecretProviderClass")]:
+        assert key in schemas
+    # A second load reads the cache, no download.
+    kc.load_all_crd_schemas(tmp_path)
+    assert len(requested) == sum(len(files) for _, files, _ in kc.CRD_SOURCES)
+
+
+@pytest.mark.parametrize(("port", "expected"), [
+    ("10000", None),
+    ("6379", "SpinApp/api: NetworkPolicies block its Redis traffic: no egress to the private endpoint subnet on "
+     "TCP 6379, the redis_port Terraform outputs"),
+])
+def test_managed_redis_egress_follows_the_terraform_port(tmp_path, dev_docs, real_spin, port, expected):
+    outputs = tmp_path / "terraform-outputs.env"
+    outputs.write_text((ROOT / "kubernetes/overlays/dev/terraform-outputs.env").read_text()
+                       .replace("redis_port=10000", f"redis_port={port}"))
+    findings = kc.check_managed_redis_egress("dev", "dev", dev_docs, real_spin, outputs)
+    if expected is None:
+        assert findings == [], messages(findings)
+    else:
+        assert expected in messages(findings)
+        assert "SpinApp/worker" in messages(findings)
+
+
+def test_in_cluster_redis_needs_no_private_endpoint_egress(tmp_path, real_spin):
+    docs = kc.build(FIXTURES / "redis-valid")
+    outputs = tmp_path / "terraform-outputs.env"
+    outputs.write_text("redis_port=6379\n")
+    assert kc.check_managed_redis_egress("dev", "dev", docs, real_spin, outputs) == []

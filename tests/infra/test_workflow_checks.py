@@ -248,6 +248,8 @@ class StubApi(http.server.BaseHTTPRequestHandler):
 
     outcome = "succeeded"
     polls = 0
+    # The public edge routes no operator path; with admin_routed it does (and the api asks for the token).
+    admin_routed = False
 
     def log_message(self, *args):  # keep pytest output quiet
         pass
@@ -270,6 +272,8 @@ class StubApi(http.server.BaseHTTPRequestHandler):
             return self.reply(200, b"ok", "text/plain")
         if self.path == "/api/v1/openapi.json":
             return self.reply(200, b'{"openapi":"3.1.0"}')
+        if self.path.startswith("/api/v1/admin") and not self.admin_routed:
+            return self.reply(404, b"", "text/html")
         if not self.authorized():
             return None
         if self.path == "/api/v1/jobs/j1":
@@ -295,8 +299,8 @@ class StubApi(http.server.BaseHTTPRequestHandler):
 def stub_api():
     servers = []
 
-    def start(outcome: str) -> str:
-        handler = type("Handler", (StubApi,), {"outcome": outcome, "polls": 0})
+    def start(outcome: str, admin_routed: bool = False) -> str:
+        handler = type("Handler", (StubApi,), {"outcome": outcome, "polls": 0, "admin_routed": admin_routed})
         server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         servers.append(server)
@@ -352,14 +356,33 @@ case "$1 $2" in
 esac
 """ % ("cd" * 32)
 
-# Builds with the real kubectl, records applies and patches, and reports every
-# Deployment and SpinApp as rolled out with the image last applied. With
-# STUB_PATCH_FAIL=1 a patch fails as it would on a missing Deployment.
+# Builds with the real kubectl, records applies (in apply order, dry runs
+# marked) and patches, and reports every Deployment and SpinApp as rolled out
+# with the image last applied. A server-side dry run of SpinApps fails like
+# spin-operator's webhook until an executor has been applied, and for the
+# first STUB_WEBHOOK_LAG tries (its cache lagging). With STUB_PATCH_FAIL=1 a
+# patch fails as it would on a missing Deployment.
 STUB_KUBECTL = """#!/bin/sh
 echo "kubectl $*" >>"$STUB_LOG"
 case "$1" in
   kustomize) exec "$REAL_KUBECTL" "$@" ;;
-  apply) cp "$6" "$STUB_LOG.applied"; exit 0 ;;
+  apply)
+    for last; do :; done
+    kinds="$(sed -n 's/^kind: //p' "$last" | sort -u | tr '\\n' ' ')"
+    case "$*" in
+      *--dry-run=server*)
+        echo "dry-run $kinds" >>"$STUB_LOG.order"
+        if grep -q '^kind: SpinApp$' "$last"; then
+          tries=$(( $(cat "$STUB_LOG.webhook" 2>/dev/null || echo 0) + 1 ))
+          echo "$tries" >"$STUB_LOG.webhook"
+          if ! grep -q '^apply .*SpinAppExecutor' "$STUB_LOG.order" || [ "$tries" -le "${STUB_WEBHOOK_LAG:-0}" ]; then
+            echo 'Error from server (Forbidden): admission webhook denied the request: executor does not exist in namespace' >&2
+            exit 1
+          fi
+        fi ;;
+      *) echo "apply $kinds" >>"$STUB_LOG.order"; cat "$last" >>"$STUB_LOG.applied" ;;
+    esac
+    exit 0 ;;
 esac
 case "$*" in
   *" patch deployment "*)
@@ -418,7 +441,8 @@ def run_stubbed_deploy(tmp_path: Path, env_name: str, **extra: str) -> subproces
         STUB_IMAGE=image,
         DEPLOY_TIMEOUT="30",
     )
-    for key in ("DEPLOY_DRY_RUN", "AKS_CLUSTER_NAME", "AKS_RESOURCE_GROUP", "STUB_PATCH_FAIL"):
+    for key in ("DEPLOY_DRY_RUN", "AKS_CLUSTER_NAME", "AKS_RESOURCE_GROUP", "STUB_PATCH_FAIL", "GITHUB_OUTPUT",
+                "DEPLOY_ATTEMPTS", "DEPLOY_RETRY_DELAY", "STUB_WEBHOOK_LAG"):
         env.pop(key, None)
     env.update(extra)
     return subprocess.run(
@@ -441,6 +465,48 @@ def test_deploy_applies_server_side_and_waits(tmp_path):
         assert f"rollout status deployment/{app}" in calls
     applied = [d for d in yaml.safe_load_all((tmp_path / "log.applied").read_text()) if d]
     assert {d["metadata"]["name"] for d in applied if d["kind"] == "SpinApp"} >= {"api", "worker"}
+
+
+@needs_kubectl
+def test_deploy_applies_namespaces_then_the_executor_then_the_rest(tmp_path):
+    result = run_stubbed_deploy(tmp_path, "dev")
+    assert result.returncode == 0, result.stderr
+    order = (tmp_path / "log.order").read_text().splitlines()
+    assert order[0].split() == ["apply", "Namespace"]
+    assert order[1].split() == ["apply", "SpinAppExecutor"]
+    # The webhook accepts the SpinApps before the phase that holds them goes in.
+    assert order[2].split() == ["dry-run", "SpinApp"]
+    assert order[3].startswith("apply ") and "SpinApp" in order[3].split() and "HTTPRoute" in order[3].split()
+    assert len(order) == 4
+
+
+@needs_kubectl
+def test_deploy_waits_until_the_webhook_sees_the_executor(tmp_path):
+    result = run_stubbed_deploy(tmp_path, "dev", STUB_WEBHOOK_LAG="2", DEPLOY_RETRY_DELAY="0")
+    assert result.returncode == 0, result.stderr
+    order = (tmp_path / "log.order").read_text().splitlines()
+    assert [line.split()[0] for line in order[2:]] == ["dry-run", "dry-run", "dry-run", "apply"]
+    assert "server-side dry run of the SpinApps: attempt 2 of 12 failed" in result.stderr
+
+
+@needs_kubectl
+def test_deploy_gives_up_after_a_bounded_number_of_tries(tmp_path):
+    result = run_stubbed_deploy(tmp_path, "dev", STUB_WEBHOOK_LAG="100", DEPLOY_ATTEMPTS="3",
+                                DEPLOY_RETRY_DELAY="0")
+    assert result.returncode != 0
+    order = (tmp_path / "log.order").read_text().splitlines()
+    # Namespaces and executor went in, the SpinApps' phase never did.
+    assert order == ["apply Namespace ", "apply SpinAppExecutor ", "dry-run SpinApp ", "dry-run SpinApp ",
+                     "dry-run SpinApp "]
+    assert "failed 3 times" in result.stderr and "deployed " not in result.stderr
+
+
+@needs_kubectl
+def test_deploy_reports_the_host_of_the_built_route(tmp_path):
+    out = tmp_path / "github-output"
+    result = run_stubbed_deploy(tmp_path, "prod", GITHUB_OUTPUT=str(out))
+    assert result.returncode == 0, result.stderr
+    assert out.read_text() == "host=api.jobs.example.com\ntls_issuer=letsencrypt-staging\n"
 
 
 @needs_kubectl
@@ -535,16 +601,60 @@ def test_deploy_refuses_to_start_without_its_patch_file(tmp_path):
 
 
 @needs_curl
-def test_smoke_as_ci_runs_it_through_the_ingress(stub_api):
-    result = run_smoke(
-        stub_api("succeeded"), SMOKE_HEALTH_PATH="/api/v1/openapi.json", SMOKE_UNPUBLISHED_PATHS="/readyz"
-    )
+def test_smoke_as_ci_runs_it_through_the_public_gateway(stub_api):
+    result = run_smoke(stub_api("succeeded"), SMOKE_UNPUBLISHED_PATHS="/api/v1/admin/dead-letters")
     assert result.returncode == 0, result.stderr
-    assert "/api/v1/openapi.json 200" in result.stderr and "/readyz not published (401)" in result.stderr
+    assert "/healthz 200" in result.stderr and "/api/v1/admin/dead-letters not published (404)" in result.stderr
 
 
 @needs_curl
-def test_smoke_fails_when_a_probe_is_published(stub_api):
-    result = run_smoke(stub_api("succeeded"), SMOKE_UNPUBLISHED_PATHS="/healthz")
+def test_smoke_fails_when_an_operator_route_is_published(stub_api):
+    result = run_smoke(stub_api("succeeded", admin_routed=True), SMOKE_UNPUBLISHED_PATHS="/api/v1/admin/dead-letters")
     assert result.returncode == 1
-    assert "FAIL: /healthz answered 200: it must not be reachable" in result.stderr
+    assert "FAIL: /api/v1/admin/dead-letters answered 401: it must not be routed" in result.stderr
+
+
+STUB_TERRAFORM = """#!/bin/sh
+echo "terraform $*" >>"$STUB_LOG"
+cat "$STUB_OUTPUTS"
+"""
+
+
+def run_outputs(tmp_path: Path, outputs: dict) -> tuple[subprocess.CompletedProcess, Path]:
+    copy = tmp_path / "repo"
+    shutil.copytree(ROOT / "scripts", copy / "scripts")
+    shutil.copytree(ROOT / "kubernetes", copy / "kubernetes")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "terraform").write_text(STUB_TERRAFORM)
+    (bin_dir / "terraform").chmod(0o755)
+    (tmp_path / "outputs.json").write_text(json.dumps(outputs))
+    env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}", STUB_LOG=str(tmp_path / "log"),
+               STUB_OUTPUTS=str(tmp_path / "outputs.json"), VENV_DIR=str(ROOT / ".venv"))
+    result = subprocess.run([str(copy / "scripts" / "deploy.sh"), "outputs", "dev"], cwd=copy, env=env,
+                            capture_output=True, text=True, timeout=60)
+    return result, copy / "kubernetes" / "overlays" / "dev" / "terraform-outputs.env"
+
+
+def test_outputs_writes_every_value_the_overlay_uses(tmp_path):
+    before = (ROOT / "kubernetes/overlays/dev/terraform-outputs.env").read_text()
+    names = [line.split("=", 1)[0] for line in before.splitlines() if line and not line.startswith("#")]
+    outputs = {n: {"sensitive": False, "value": f"value-of-{n}"} for n in names}
+    outputs["redis_port"] = {"sensitive": False, "value": 10000}
+    outputs["github_actions_client_id"] = {"sensitive": False, "value": "not-for-the-overlay"}
+    result, written = run_outputs(tmp_path, outputs)
+    assert result.returncode == 0, result.stderr
+    values = dict(line.split("=", 1) for line in written.read_text().splitlines() if not line.startswith("#"))
+    assert sorted(values) == sorted(names)
+    assert values["redis_port"] == "10000" and values["edge_fqdn"] == "value-of-edge_fqdn"
+    assert "terraform -chdir=" in (tmp_path / "log").read_text()
+
+
+def test_outputs_refuses_a_state_without_the_edge(tmp_path):
+    before = (ROOT / "kubernetes/overlays/dev/terraform-outputs.env").read_text()
+    names = [line.split("=", 1)[0] for line in before.splitlines() if line and not line.startswith("#")]
+    outputs = {n: {"sensitive": False, "value": "x"} for n in names if not n.startswith("edge_")}
+    result, written = run_outputs(tmp_path, outputs)
+    assert result.returncode != 0
+    assert "terraform output lacks edge_public_ip_name" in result.stderr
+    assert written.read_text() == before
