@@ -5,9 +5,10 @@ locals {
   flat_name = "${var.name_prefix}${var.environment}${random_string.suffix.result}"
   # The Kubernetes names the workloads use (kubernetes/ manifests).
   kubernetes_namespace = "jobs-platform"
-  # Where the edge Gateways' NGINX pods run (NGINX Gateway Fabric); their
-  # access logs feed the 5xx alert.
-  edge_namespace = "nginx-gateway"
+  # Where the edge Gateways' NGINX data-plane pods run: NGINX Gateway Fabric
+  # creates them in the Gateways' namespace (kubernetes/edge); their
+  # access logs feed the 5xx alert. The control plane runs in nginx-gateway.
+  edge_namespace = "jobs-platform-edge"
   # With redis_mode = "in-cluster" the manifests run Redis as this Service.
   in_cluster_redis_host = "redis.${local.kubernetes_namespace}.svc.cluster.local"
   # The URL the apps connect with, built here and nowhere else, with the
