@@ -347,7 +347,10 @@ mod tests {
     fn only_utf8_header_values_reach_the_component() {
         let mut headers = http::HeaderMap::new();
         headers.insert("x-ok", HeaderValue::from_static("plain"));
-        headers.insert("x-utf8", HeaderValue::from_bytes("r\u{e9}sum\u{e9}".as_bytes()).unwrap());
+        headers.insert(
+            "x-utf8",
+            HeaderValue::from_bytes("r\u{e9}sum\u{e9}".as_bytes()).unwrap(),
+        );
         check_header_values(&headers).unwrap();
         headers.insert("x-bad", HeaderValue::from_bytes(b"\xff\xfe").unwrap());
         let err = check_header_values(&headers).unwrap_err();
@@ -362,7 +365,10 @@ mod tests {
             "{\n  \"name\": \"jobs-platform\",\n  \"version\": \"0.1.0\"\n}"
         );
         let info = app_info("x", None).unwrap();
-        assert_eq!(std::str::from_utf8(&info).unwrap(), "{\n  \"name\": \"x\"\n}");
+        assert_eq!(
+            std::str::from_utf8(&info).unwrap(),
+            "{\n  \"name\": \"x\"\n}"
+        );
     }
 
     #[test]

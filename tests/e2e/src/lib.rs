@@ -298,7 +298,11 @@ pub fn live_processes_in_group(pgid: u32) -> Vec<(u32, String)> {
         return found;
     };
     for entry in entries.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
             continue;
         };
         let Ok(stat) = fs::read_to_string(entry.path().join("stat")) else {
@@ -314,7 +318,12 @@ pub fn live_processes_in_group(pgid: u32) -> Vec<(u32, String)> {
         };
         if *state != "Z" && pgrp.parse::<u32>().ok() == Some(pgid) {
             let cmdline = fs::read(entry.path().join("cmdline"))
-                .map(|b| String::from_utf8_lossy(&b).replace('\0', " ").trim().to_string())
+                .map(|b| {
+                    String::from_utf8_lossy(&b)
+                        .replace('\0', " ")
+                        .trim()
+                        .to_string()
+                })
                 .unwrap_or_default();
             found.push((pid, cmdline));
         }

@@ -239,11 +239,19 @@ fn run(stack: &Stack) -> Vec<Seen> {
     let mut out = Vec::new();
     for case in script() {
         let path = case.path.replace("{job}", &job);
-        let headers: Vec<(&str, &[u8])> =
-            case.headers.iter().map(|(n, v)| (*n, v.as_slice())).collect();
+        let headers: Vec<(&str, &[u8])> = case
+            .headers
+            .iter()
+            .map(|(n, v)| (*n, v.as_slice()))
+            .collect();
         let reply = client.request_bytes(case.method, &path, &headers, case.body.as_deref());
         if case.name == "submit" {
-            assert_eq!(reply.status, 202, "submit: {}", String::from_utf8_lossy(&reply.body));
+            assert_eq!(
+                reply.status,
+                202,
+                "submit: {}",
+                String::from_utf8_lossy(&reply.body)
+            );
             job = reply.json()["id"].as_str().expect("job id").to_string();
             // Let the job finish on this runtime before the next case, so
             // that every later case sees the same (final) state on both.
