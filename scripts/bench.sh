@@ -9,7 +9,9 @@
 #   scripts/bench.sh --quick      smoke run: one run, short phases (< 2 min)
 #   scripts/bench.sh --only api,size     sections: api, pipeline, native, size
 #
-# E2E_RUNTIME=spin measures `spin up` instead of the local runtime.
+# Measures real Spin (`spin up`) whenever a Spin CLI is found (`spin` on PATH,
+# else ../shared/tools/spin-3.6.3/spin), the local runtime otherwise;
+# E2E_RUNTIME=local or E2E_RUNTIME=spin chooses explicitly.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -19,5 +21,13 @@ cd "$ROOT"
 command -v wrk >/dev/null 2>&1 || die "wrk is missing (apt-get install wrk)"
 "$ROOT/scripts/build.sh" --runtime
 
-step "bench (${E2E_RUNTIME:-local} runtime, BENCH_RUNS=${BENCH_RUNS:-3})"
+SPIN_BIN="${SPIN_BIN:-$(find_spin)}"
+export SPIN_BIN
+if [ -z "${E2E_RUNTIME:-}" ]; then
+    if [ -n "$SPIN_BIN" ]; then E2E_RUNTIME=spin; else E2E_RUNTIME=local; fi
+fi
+[ "$E2E_RUNTIME" != spin ] || [ -n "$SPIN_BIN" ] || die "E2E_RUNTIME=spin but no Spin CLI was found"
+export E2E_RUNTIME
+
+step "bench ($E2E_RUNTIME runtime, BENCH_RUNS=${BENCH_RUNS:-3})"
 cargo run --locked --quiet --profile runtime -p bench -- "$@"

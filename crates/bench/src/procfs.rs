@@ -2,6 +2,44 @@
 
 use std::fs;
 
+/// A runtime's processes: its whole process group. `spin up` is a small
+/// parent that runs each trigger in a child process (`spin trigger http`,
+/// `spin trigger redis`), so the work, the memory and the threads are in the
+/// children; the local runtime is one process.
+pub fn group_pids(pgid: u32) -> Vec<u32> {
+    e2e::live_processes_in_group(pgid)
+        .into_iter()
+        .map(|(pid, _)| pid)
+        .collect()
+}
+
+/// CPU seconds of every live process of the group.
+pub fn group_cpu_seconds(pgid: u32) -> Option<f64> {
+    group_pids(pgid).into_iter().map(cpu_seconds).sum()
+}
+
+/// A `kB` field of `/proc/<pid>/status` (in MiB), summed over the group.
+pub fn group_status_mib(pgid: u32, field: &str) -> Option<f64> {
+    group_pids(pgid)
+        .into_iter()
+        .map(|pid| status_mib(pid, field))
+        .sum()
+}
+
+/// Threads of every process of the group.
+pub fn group_threads(pgid: u32) -> Option<f64> {
+    group_pids(pgid)
+        .into_iter()
+        .map(|pid| {
+            let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("Threads:"))
+                .and_then(|v| v.trim().parse::<f64>().ok())
+        })
+        .sum()
+}
+
 /// The pid of our child process whose command line contains `needle`
 /// (the runtime started by the e2e harness, found by its `--listen` address).
 pub fn child_with_arg(needle: &str) -> Option<u32> {

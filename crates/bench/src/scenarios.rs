@@ -86,10 +86,13 @@ pub fn bench(args: &RunArgs) -> Result<(), String> {
             let version = command_output(&bin, &["--version"]);
             format!("local runtime `{bin}` ({version})")
         }
-        Runtime::Spin => format!(
-            "Spin CLI `spin up` ({})",
-            command_output("spin", &["--version"])
-        ),
+        Runtime::Spin => {
+            let bin = std::env::var("SPIN_BIN").unwrap_or_else(|_| "spin".into());
+            format!(
+                "Spin CLI `{bin} up` ({})",
+                command_output(&bin, &["--version"])
+            )
+        }
     };
     eprintln!("bench: measuring {runtime}");
     let dirty =
@@ -317,8 +320,19 @@ fn api(
     detail: &mut Map<String, Value>,
 ) -> Result<(), String> {
     observer.flush()?;
-    let platform = Platform::start(redis, azurite, PlatformOptions::api_only());
-    let pid = procfs::child_with_arg(&format!("127.0.0.1:{}", platform.port))
+    // The API beside the worker-health component: its `/worker/healthz` does
+    // no I/O and reads no variable, so it measures the runtime's own floor
+    // per request in the same process, for the API's routes to compare with.
+    let platform = Platform::start(
+        redis,
+        azurite,
+        PlatformOptions {
+            components: vec!["api", "worker-health"],
+            ..PlatformOptions::default()
+        },
+    );
+    let group = platform
+        .process_group()
         .ok_or("cannot find the runtime process")?;
     let redis_pid = procfs::child_with_arg(&format!("127.0.0.1:{}", redis.port));
     let client = platform.client();
@@ -359,6 +373,14 @@ fn api(
             headers: vec![],
             body: None,
         },
+        Endpoint {
+            name: "floor",
+            method: "GET",
+            path: "/worker/healthz",
+            route: "/worker/healthz",
+            headers: vec![],
+            body: None,
+        },
     ];
     let mut api_detail = Map::new();
     for endpoint in &endpoints {
@@ -374,7 +396,7 @@ fn api(
         // Saturation, closed loop.
         let due_before: u64 = observer.query("ZCARD", &["jobs:due"])?;
         let before = observer.snapshot()?;
-        let cpu_before = procfs::cpu_seconds(pid);
+        let cpu_before = procfs::group_cpu_seconds(group);
         let redis_cpu_before = redis_pid.and_then(procfs::cpu_seconds);
         let sat = wrk::run(&wrk::WrkRun {
             url: &url,
@@ -387,7 +409,7 @@ fn api(
             max_requests: plan.wrk_max_requests,
         })?;
         let after = observer.snapshot()?;
-        let cpu_after = procfs::cpu_seconds(pid);
+        let cpu_after = procfs::group_cpu_seconds(group);
         let redis_cpu_after = redis_pid.and_then(procfs::cpu_seconds);
         let due_after: u64 = observer.query("ZCARD", &["jobs:due"])?;
         let delta = observer.delta(&before, &after);
@@ -402,7 +424,7 @@ fn api(
             "submit" => due_after - due_before,
             _ => sat.requests,
         };
-        if *name != "healthz" {
+        if !matches!(*name, "healthz" | "floor") {
             set(
                 figures,
                 &format!("redis.{name}.round_trips"),
@@ -481,8 +503,26 @@ fn api(
             plan.fixed_rate, fixed.p50_ms, fixed.p99_ms, fixed.ok, fixed.scheduled
         );
     }
-    if let Some(hwm) = procfs::status_mib(pid, "VmHWM") {
+    // Each route against the floor of the same run.
+    if let Some(&floor) = figures.get("api.floor.sat_rps") {
+        for name in ["healthz", "submit", "get"] {
+            if let Some(&rps) = figures.get(&format!("api.{name}.sat_rps")) {
+                set(
+                    figures,
+                    &format!("api.{name}.of_floor_pct"),
+                    100.0 * rps / floor,
+                );
+            }
+        }
+    }
+    if let Some(hwm) = procfs::group_status_mib(group, "VmHWM") {
         set(figures, "rss.api_peak_mib", hwm);
+    }
+    if let Some(rss) = procfs::group_status_mib(group, "VmRSS") {
+        set(figures, "rss.api_after_mib", rss);
+    }
+    if let Some(threads) = procfs::group_threads(group) {
+        set(figures, "rss.api_threads", threads);
     }
     detail.insert("api".into(), Value::Object(api_detail));
     Ok(())
@@ -642,11 +682,18 @@ fn pipeline_section(
     observer.flush()?;
 
     let platform = Platform::start(redis, azurite, PlatformOptions::worker_only());
-    let pid = procfs::child_with_arg(&format!("127.0.0.1:{}", platform.port))
+    let group = platform
+        .process_group()
         .ok_or("cannot find the runtime process")?;
     let azurite_pid = procfs::child_with_arg(&format!("--blobPort {}", azurite.port));
     let redis_pid = procfs::child_with_arg(&format!("127.0.0.1:{}", redis.port));
-    let cpu = || [Some(pid), redis_pid, azurite_pid].map(|p| p.and_then(procfs::cpu_seconds));
+    let cpu = || {
+        [
+            procfs::group_cpu_seconds(group),
+            redis_pid.and_then(procfs::cpu_seconds),
+            azurite_pid.and_then(procfs::cpu_seconds),
+        ]
+    };
     let client = platform.client();
     e2e::eventually(Duration::from_secs(30), "the worker to be ready", || {
         (client.request("GET", "/worker/readyz", &[], None).status == 200).then_some(())
@@ -797,11 +844,14 @@ fn pipeline_section(
         );
         observer.flush()?;
         if let Some(entry) = pipeline_detail.get_mut(case.key) {
-            entry["vm_hwm_mib_after"] = json!(procfs::status_mib(pid, "VmHWM"));
-            entry["vm_rss_mib_after"] = json!(procfs::status_mib(pid, "VmRSS"));
+            entry["vm_hwm_mib_after"] = json!(procfs::group_status_mib(group, "VmHWM"));
+            entry["vm_rss_mib_after"] = json!(procfs::group_status_mib(group, "VmRSS"));
         }
     }
-    if let Some(hwm) = procfs::status_mib(pid, "VmHWM") {
+    if let Some(threads) = procfs::group_threads(group) {
+        set(figures, "rss.worker_threads", threads);
+    }
+    if let Some(hwm) = procfs::group_status_mib(group, "VmHWM") {
         set(figures, "rss.worker_peak_mib", hwm);
     }
     detail.insert("pipeline".into(), Value::Object(pipeline_detail));
