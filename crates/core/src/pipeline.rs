@@ -8,7 +8,7 @@
 //! |---|---|
 //! | [`submit`] | 1 ([`SUBMIT_ROUND_TRIPS`]) |
 //! | one processed job: [`claim`] + [`complete`] or [`fail`] | 2 ([`PROCESS_ROUND_TRIPS`]); a claim that also picks up overdue jobs shares its round trip among them |
-//! | [`get`], [`sweep`], [`dead_letters`], [`redrive`], [`release`], [`ping`] | 1 each |
+//! | [`get`], [`sweep`], [`dead_letters`], [`redrive`], [`release`], [`backlog`], [`ping`] | 1 each |
 //!
 //! plus one more the first time a script runs on a Redis server that has not
 //! cached it. Times come from Redis `TIME` inside the scripts, one clock for
@@ -216,6 +216,7 @@ script!(SWEEP, "sweep.lua");
 script!(DEAD_LETTERS, "dead_letters.lua");
 script!(REDRIVE, "redrive.lua");
 script!(RELEASE, "release.lua");
+script!(BACKLOG, "backlog.lua");
 
 /// Run a script: `EVALSHA`, or `EVAL` if Redis does not have it cached.
 fn eval(
@@ -587,6 +588,39 @@ pub fn redrive(
             "unexpected redrive reply `{other}`"
         ))),
     }
+}
+
+/// How much work is waiting, from the due and dead sets (one script, 1 round trip).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Backlog {
+    /// Jobs whose time has come: queued and due, backing off no longer, or
+    /// running with an expired lease. What an autoscaler should scale on.
+    pub due: u64,
+    /// Every unfinished job in the due set, due now or later (running jobs
+    /// included, scored at their lease's end).
+    pub scheduled: u64,
+    /// Dead-lettered jobs.
+    pub dead: u64,
+}
+
+/// Count due, scheduled and dead-lettered jobs (1 round trip).
+pub fn backlog(redis: &impl Redis, cfg: &PipelineConfig) -> Result<Backlog, PipelineError> {
+    let reply = eval(redis, &BACKLOG, vec![cfg.key_prefix.as_str().into()])?;
+    let [due, scheduled, dead] = reply.as_slice() else {
+        return Err(PipelineError::Internal(format!(
+            "malformed backlog reply of {} values",
+            reply.len()
+        )));
+    };
+    let count = |v: &RedisValue| {
+        u64::try_from(integer(v)?)
+            .map_err(|_| PipelineError::Internal("negative count in backlog reply".into()))
+    };
+    Ok(Backlog {
+        due: count(due)?,
+        scheduled: count(scheduled)?,
+        dead: count(dead)?,
+    })
 }
 
 /// Check that Redis answers (1 round trip).

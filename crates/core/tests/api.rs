@@ -368,6 +368,55 @@ fn sweep_republishes_due_jobs() {
 }
 
 #[test]
+fn backlog_counts_due_scheduled_and_dead_jobs() {
+    let api = Api::new("api-backlog");
+    let counts = |api: &Api| {
+        let response = api.call(get("/api/v1/admin/backlog", Some(ADMIN)));
+        assert_eq!(response.status, 200);
+        assert_eq!(response.header("content-type"), Some("application/json"));
+        json_body(&response)
+    };
+    assert_eq!(counts(&api), json!({"due": 0, "scheduled": 0, "dead": 0}));
+
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let response = api.call(submit(DEMO, HELLO, None));
+        ids.push(json_body(&response)["id"].as_str().unwrap().to_string());
+    }
+    assert_eq!(counts(&api), json!({"due": 3, "scheduled": 3, "dead": 0}));
+
+    // One job scheduled in the future (as a running job's lease or a retry's
+    // backoff is) and one dead-lettered.
+    let redis = common::redis();
+    let prefix = &api.config.pipeline.key_prefix;
+    let due = format!("{prefix}:due");
+    let later = "99999999999999";
+    redis
+        .execute(
+            "ZADD",
+            &[due.as_str().into(), later.into(), ids[0].as_str().into()],
+        )
+        .unwrap();
+    redis
+        .execute("ZREM", &[due.as_str().into(), ids[1].as_str().into()])
+        .unwrap();
+    redis
+        .execute(
+            "ZADD",
+            &[
+                format!("{prefix}:dead").into(),
+                "1".into(),
+                ids[1].as_str().into(),
+            ],
+        )
+        .unwrap();
+    assert_eq!(counts(&api), json!({"due": 1, "scheduled": 2, "dead": 1}));
+
+    let tenant = api.call(get("/api/v1/admin/backlog", Some(DEMO)));
+    assert_eq!(tenant.status, 401);
+}
+
+#[test]
 fn result_store_unreachable_is_502() {
     common::require_azurite();
     let mut api = Api::new("api-blob-down");

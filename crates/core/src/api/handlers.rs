@@ -52,6 +52,7 @@ pub(super) async fn dispatch<R: Redis, H: Http>(
         RouteId::DeadLetters => dead_letters(req, ctx),
         RouteId::Redrive => redrive(ctx, job_id),
         RouteId::Sweep => sweep(ctx),
+        RouteId::Backlog => backlog(ctx),
     }
 }
 
@@ -427,4 +428,13 @@ fn sweep<R: Redis, H>(ctx: &ApiContext<'_, R, H>) -> Handled {
     let redis = open(ctx)?;
     let published = engine::sweep(&redis, &ctx.config.pipeline).map_err(pipeline_problem)?;
     Ok(ApiResponse::json(200, &json!({ "published": published })))
+}
+
+fn backlog<R: Redis, H>(ctx: &ApiContext<'_, R, H>) -> Handled {
+    let redis = open(ctx)?;
+    let counts = engine::backlog(&redis, &ctx.config.pipeline).map_err(pipeline_problem)?;
+    Ok(ApiResponse::json(
+        200,
+        &json!({ "due": counts.due, "scheduled": counts.scheduled, "dead": counts.dead }),
+    ))
 }

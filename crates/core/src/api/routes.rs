@@ -22,6 +22,8 @@ pub enum RouteId {
     Redrive,
     /// `POST /api/v1/admin/sweep`.
     Sweep,
+    /// `GET /api/v1/admin/backlog`.
+    Backlog,
 }
 
 /// Who may call a route.
@@ -112,6 +114,13 @@ pub const ROUTES: &[Route] = &[
         id: RouteId::Sweep,
         method: "POST",
         template: "/api/v1/admin/sweep",
+        access: Access::Admin,
+        statuses: &[200, 401, 500, 503],
+    },
+    Route {
+        id: RouteId::Backlog,
+        method: "GET",
+        template: "/api/v1/admin/backlog",
         access: Access::Admin,
         statuses: &[200, 401, 500, 503],
     },

@@ -236,6 +236,7 @@ fn admin_routes_need_the_admin_token() {
         for (method, path) in [
             ("GET", "/api/v1/admin/dead-letters"),
             ("POST", "/api/v1/admin/sweep"),
+            ("GET", "/api/v1/admin/backlog"),
             (
                 "POST",
                 &*format!("/api/v1/admin/dead-letters/{UUID}/redrive"),
@@ -263,6 +264,7 @@ fn redis_down_is_503_on_every_redis_route() {
         ),
         authed(request("GET", "/api/v1/admin/dead-letters"), ADMIN),
         authed(request("POST", "/api/v1/admin/sweep"), ADMIN),
+        authed(request("GET", "/api/v1/admin/backlog"), ADMIN),
         authed(
             request(
                 "POST",
