@@ -48,6 +48,9 @@ pub struct Route {
     pub template: &'static str,
     /// Who may call it.
     pub access: Access,
+    /// Whether it takes a request body. The body of any other route is
+    /// never read.
+    pub body: bool,
     /// Every status it can return.
     pub statuses: &'static [u16],
 }
@@ -59,6 +62,7 @@ pub const ROUTES: &[Route] = &[
         method: "GET",
         template: "/healthz",
         access: Access::Open,
+        body: false,
         statuses: &[200],
     },
     Route {
@@ -66,6 +70,7 @@ pub const ROUTES: &[Route] = &[
         method: "GET",
         template: "/readyz",
         access: Access::Open,
+        body: false,
         statuses: &[200, 503],
     },
     Route {
@@ -73,6 +78,7 @@ pub const ROUTES: &[Route] = &[
         method: "GET",
         template: "/api/v1/openapi.json",
         access: Access::Open,
+        body: false,
         statuses: &[200],
     },
     Route {
@@ -80,6 +86,7 @@ pub const ROUTES: &[Route] = &[
         method: "POST",
         template: "/api/v1/jobs",
         access: Access::Tenant,
+        body: true,
         statuses: &[200, 202, 400, 401, 409, 413, 415, 422, 500, 503],
     },
     Route {
@@ -87,6 +94,7 @@ pub const ROUTES: &[Route] = &[
         method: "GET",
         template: "/api/v1/jobs/{id}",
         access: Access::Tenant,
+        body: false,
         statuses: &[200, 401, 404, 500, 503],
     },
     Route {
@@ -94,6 +102,7 @@ pub const ROUTES: &[Route] = &[
         method: "GET",
         template: "/api/v1/jobs/{id}/result",
         access: Access::Tenant,
+        body: false,
         statuses: &[200, 401, 404, 409, 500, 502, 503],
     },
     Route {
@@ -101,6 +110,7 @@ pub const ROUTES: &[Route] = &[
         method: "GET",
         template: "/api/v1/admin/dead-letters",
         access: Access::Admin,
+        body: false,
         statuses: &[200, 400, 401, 500, 503],
     },
     Route {
@@ -108,6 +118,7 @@ pub const ROUTES: &[Route] = &[
         method: "POST",
         template: "/api/v1/admin/dead-letters/{id}/redrive",
         access: Access::Admin,
+        body: false,
         statuses: &[200, 401, 404, 409, 500, 503],
     },
     Route {
@@ -115,6 +126,7 @@ pub const ROUTES: &[Route] = &[
         method: "POST",
         template: "/api/v1/admin/sweep",
         access: Access::Admin,
+        body: false,
         statuses: &[200, 401, 500, 503],
     },
     Route {
@@ -122,6 +134,7 @@ pub const ROUTES: &[Route] = &[
         method: "GET",
         template: "/api/v1/admin/backlog",
         access: Access::Admin,
+        body: false,
         statuses: &[200, 401, 500, 503],
     },
 ];
