@@ -31,7 +31,10 @@ async fn serve(request: IncomingRequest) -> Response {
             // The core decides whether the body is read at all: only for a
             // route that takes one, after authentication.
             if let Some(limit) = api::body_limit(config, &head) {
-                head.body = read_body(body, limit).await;
+                let declared = head
+                    .header("content-length")
+                    .and_then(|v| v.trim().parse::<usize>().ok());
+                head.body = read_body(body, limit, declared).await;
             }
             let open = || Ok(SpinRedis::lazy(variable("redis_address")));
             let ctx = ApiContext {
@@ -72,10 +75,11 @@ fn read_head(request: IncomingRequest) -> (ApiRequest, IncomingRequest) {
 }
 
 /// Read at most `limit` body bytes: the core's limit plus one, enough for it
-/// to see that a body is too large without buffering all of it. The buffer
-/// grows with what arrives and never past `limit` (plus one chunk).
-async fn read_body(request: IncomingRequest, limit: usize) -> Vec<u8> {
-    let mut body = Vec::new();
+/// to see that a body is too large without buffering all of it. With a
+/// `Content-Length` the buffer is allocated once at that size, so it never
+/// holds two copies while growing.
+async fn read_body(request: IncomingRequest, limit: usize, declared: Option<usize>) -> Vec<u8> {
+    let mut body = Vec::with_capacity(declared.unwrap_or(0).min(limit));
     let mut stream = request.into_body_stream();
     while let Some(chunk) = stream.next().await {
         match chunk {

@@ -876,8 +876,7 @@ fn native(
         };
         let claimed = pipeline::claim(&conn, &cfg, Some(&id)).map_err(|e| e.to_string())?;
         let job = claimed.first().ok_or("nothing claimed")?;
-        let input: Value = serde_json::from_str(&job.input_json).map_err(|e| e.to_string())?;
-        let output = kind.run(&input).map_err(|e| format!("{e:?}"))?;
+        let output = kind.run(&job.input_json).map_err(|e| format!("{e:?}"))?;
         let name = format!("{}/{}.{}", job.tenant, job.id, output.extension);
         let put = Instant::now();
         block_on(client.put_if_absent(&name, output.content_type, &output.bytes))

@@ -182,11 +182,7 @@ async fn process<H: Http>(
     let Some(job_type) = jobs::find(&job.job_type) else {
         return failed(format!("unknown job type `{}`", job.job_type), false);
     };
-    let input: Value = match serde_json::from_str(&job.input_json) {
-        Ok(input) => input,
-        Err(e) => return failed(format!("the stored input is not JSON: {e}"), false),
-    };
-    let output = match job_type.run(&input) {
+    let output = match job_type.run(&job.input_json) {
         Ok(output) => output,
         Err(JobError::Permanent(e)) => return failed(e, false),
         Err(JobError::Transient(e)) => return failed(e, true),

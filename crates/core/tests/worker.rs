@@ -165,7 +165,10 @@ fn worker_runs_jobs_and_stores_results_byte_for_byte() {
         let record = pipeline::get(&redis, &cfg, &id).unwrap().unwrap();
         assert_eq!((record.status, record.attempts), (JobStatus::Succeeded, 1));
         let result = record.result.expect("a result reference");
-        let expected = jobs::find(job_type).unwrap().run(&input).unwrap();
+        let expected = jobs::find(job_type)
+            .unwrap()
+            .run(&input.to_string())
+            .unwrap();
         assert_eq!(result.blob, format!("acme/{id}.{}", expected.extension));
         assert_eq!(result.content_type, expected.content_type);
         assert_eq!(result.bytes, expected.bytes.len() as u64);
@@ -248,7 +251,10 @@ fn permanent_job_errors_dead_letter_and_blob_outages_retry() {
         .unwrap();
     png.truncate(60);
     let input = json!({"image": base64::engine::general_purpose::STANDARD.encode(&png), "max_width": 8, "max_height": 8});
-    jobs::find("thumbnail").unwrap().validate(&input).unwrap();
+    jobs::find("thumbnail")
+        .unwrap()
+        .validate(&input.to_string())
+        .unwrap();
     let corrupt = submit(&redis, &cfg, "thumbnail", &input);
     let report = work(corrupt.as_bytes(), &cfg, &blob, &redis).unwrap();
     assert_eq!(

@@ -101,7 +101,7 @@ fn submit_poll_and_fetch_result() {
 
     let expected = platform_core::jobs::find("text-stats")
         .expect("text-stats registered")
-        .run(&json!({"text": text}))
+        .run(&json!({"text": text}).to_string())
         .expect("text-stats runs");
     assert_eq!(
         result.body, expected.bytes,

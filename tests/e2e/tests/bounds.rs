@@ -3,9 +3,69 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
 use e2e::{Azurite, Platform, PlatformOptions, RedisServer, ADMIN_TOKEN, DEMO_KEY};
+
+const MIB: usize = 1024 * 1024;
+/// The API's instance memory limit on the cluster.
+const API_INSTANCE_MEMORY: usize = 64 * MIB;
+/// The largest body the API accepts (`max_body_bytes`' default).
+const MAX_BODY: usize = 8 * MIB;
+
+/// Start components with a per-instance memory limit: Spin's
+/// `--max-instance-memory`, read from `SPIN_MAX_INSTANCE_MEMORY` by the
+/// `spin up` this harness starts. The variable is process-wide, so starts
+/// that set it take turns.
+fn start_limited(
+    redis: &RedisServer,
+    azurite: &Azurite,
+    options: PlatformOptions,
+    bytes: usize,
+) -> Platform {
+    static ENV: Mutex<()> = Mutex::new(());
+    let _turn = ENV.lock().unwrap_or_else(|e| e.into_inner());
+    std::env::set_var("SPIN_MAX_INSTANCE_MEMORY", bytes.to_string());
+    let platform = Platform::start(redis, azurite, options);
+    std::env::remove_var("SPIN_MAX_INSTANCE_MEMORY");
+    platform
+}
+
+/// A body of at most `len` bytes: `prefix`, then `unit` repeated (separated
+/// by `separator`), then `suffix`.
+fn filled(prefix: &str, unit: &str, separator: &str, suffix: &str, len: usize) -> Vec<u8> {
+    let mut body = prefix.as_bytes().to_vec();
+    let end = len - suffix.len();
+    let mut first = true;
+    while body.len() + unit.len() + separator.len() <= end {
+        if !first {
+            body.extend_from_slice(separator.as_bytes());
+        }
+        body.extend_from_slice(unit.as_bytes());
+        first = false;
+    }
+    body.extend_from_slice(suffix.as_bytes());
+    body
+}
+
+/// A PNG of noise (incompressible, so the PNG is about `side * side * 3` bytes).
+fn noise_png(side: u32) -> Vec<u8> {
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let image = image::RgbImage::from_fn(side, side, |_, _| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let b = state.to_le_bytes();
+        image::Rgb([b[0], b[1], b[2]])
+    });
+    let mut png = Vec::new();
+    image
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .expect("encode png");
+    png
+}
 
 /// Send a request head that declares `declared` body bytes, then only a few
 /// of them, keep the connection open and return the response's status line
@@ -95,4 +155,72 @@ fn bodies_are_not_read_before_authentication_or_for_routes_without_one() {
         ),
         None
     );
+}
+
+#[test]
+fn hostile_and_maximal_bodies_fit_a_64_mib_api_instance() {
+    let redis = RedisServer::start();
+    let azurite = Azurite::start();
+    let api = start_limited(
+        &redis,
+        &azurite,
+        PlatformOptions::api_only(),
+        API_INSTANCE_MEMORY,
+    );
+    let client = api.client();
+    let image = base64::engine::general_purpose::STANDARD.encode(noise_png(1400));
+    let thumbnail = format!(
+        r#"{{"type":"thumbnail","input":{{"image":"{image}","max_width":64,"max_height":64}}}}"#
+    )
+    .into_bytes();
+    let cases = [
+        ("a maximal thumbnail", thumbnail, 202),
+        (
+            "a maximal text",
+            filled(
+                r#"{"type":"text-stats","input":{"text":""#,
+                "ab cd ",
+                "",
+                r#""}}"#,
+                MAX_BODY,
+            ),
+            202,
+        ),
+        (
+            "an input of 2.8 million empty objects",
+            filled(
+                r#"{"type":"text-stats","input":["#,
+                "{}",
+                ",",
+                "]}",
+                MAX_BODY,
+            ),
+            422,
+        ),
+        (
+            "a body of 1.6 million unknown members",
+            filled(r#"{"type":"text-stats","#, r#""a":0"#, ",", "}", MAX_BODY),
+            422,
+        ),
+    ];
+    let auth = format!("Bearer {DEMO_KEY}");
+    for (name, body, status) in cases {
+        assert!(body.len() <= MAX_BODY, "{name}: {} bytes", body.len());
+        let reply = client.request(
+            "POST",
+            "/api/v1/jobs",
+            &[
+                ("authorization", &auth),
+                ("content-type", "application/json"),
+            ],
+            Some(&body),
+        );
+        assert_eq!(
+            reply.status,
+            status,
+            "{name}: {}\n{}",
+            String::from_utf8_lossy(&reply.body[..reply.body.len().min(500)]),
+            api.all_logs()
+        );
+    }
 }

@@ -126,7 +126,7 @@ fn a_job_whose_worker_dies_mid_run_completes_after_restart() {
 
     let want = platform_core::jobs::find("thumbnail")
         .unwrap()
-        .run(&body["input"])
+        .run(&body["input"].to_string())
         .unwrap();
     let (_, bytes) = azurite
         .read_blob(&format!("demo/{id}.png"))
@@ -239,7 +239,7 @@ fn blob_storage_down_retries_then_fails_and_redrive_completes() {
 
     let want = platform_core::jobs::find("text-stats")
         .unwrap()
-        .run(&serde_json::json!({"text": text}))
+        .run(&serde_json::json!({"text": text}).to_string())
         .unwrap();
     let result = client.get(&format!("/api/v1/jobs/{id}/result"), DEMO_KEY);
     assert_eq!(result.body, want.bytes);

@@ -8,14 +8,17 @@ use super::engine::{
 };
 use super::problem::Problem;
 use super::routes::{self, Access, RouteId};
-use super::wire::{request_hash, rfc3339_millis};
+use super::wire::{request_hash_canonical, rfc3339_millis};
 use super::{ApiContext, ApiRequest, ApiResponse, RequestLog, OPENAPI_JSON};
+use crate::jobs::object_members;
 use crate::ports::{Http, Redis, RedisError};
 
 /// Default and largest `limit` of the dead-letter list.
 pub const DEFAULT_LIMIT: u32 = 20;
 /// Largest `limit` of the dead-letter list.
 pub const MAX_LIMIT: u32 = 100;
+/// At most this many problems are listed in a `422` body.
+const MAX_REPORTED_ERRORS: usize = 16;
 /// Largest `offset` of the dead-letter list.
 pub const MAX_OFFSET: u32 = 1_000_000;
 
@@ -196,24 +199,37 @@ fn submit<R: Redis, H>(req: &ApiRequest, ctx: &ApiContext<'_, R, H>, tenant: &st
             ))
         }
     };
-    let body: Value = serde_json::from_slice(&req.body)
-        .map_err(|e| Problem::malformed_json(format!("the body is not valid JSON: {e}")))?;
-    let Value::Object(members) = body else {
-        return Err(invalid_input(
-            "the body must be a JSON object",
-            vec![input_error("", "must be an object with `type` and `input`")],
-        ));
-    };
-    let mut errors = Vec::new();
-    for name in members.keys() {
-        if name != "type" && name != "input" {
-            let pointer = format!("/{}", name.replace('~', "~0").replace('/', "~1"));
-            errors.push(input_error(&pointer, "unknown member"));
+    // Parsed in place: `input` stays raw JSON text borrowed from the body
+    // until its job type parses it into typed fields, so a hostile body costs
+    // no more than its own size.
+    let text = std::str::from_utf8(&req.body)
+        .map_err(|_| Problem::malformed_json("the body is not valid JSON: it is not UTF-8"))?;
+    let members = match object_members(text, ["type", "input"], MAX_REPORTED_ERRORS) {
+        Ok(members) => members,
+        Err(Some(e)) => {
+            return Err(Problem::malformed_json(format!(
+                "the body is not valid JSON: {e}"
+            )))
         }
-    }
-    let job_type = match members.get("type") {
-        Some(Value::String(name)) => Some(name.as_str()),
-        Some(_) => {
+        Err(None) => {
+            return Err(invalid_input(
+                "the body must be a JSON object",
+                vec![input_error("", "must be an object with `type` and `input`")],
+            ))
+        }
+    };
+    let mut errors: Vec<Value> = members
+        .unknown
+        .iter()
+        .map(|name| {
+            let pointer = format!("/{}", name.replace('~', "~0").replace('/', "~1"));
+            input_error(&pointer, "unknown member")
+        })
+        .collect();
+    let [job_type, input] = members.values;
+    let job_type = match job_type.map(|raw| serde_json::from_str::<String>(raw.get())) {
+        Some(Ok(name)) => Some(name),
+        Some(Err(_)) => {
             errors.push(input_error("/type", "must be a string"));
             None
         }
@@ -222,14 +238,14 @@ fn submit<R: Redis, H>(req: &ApiRequest, ctx: &ApiContext<'_, R, H>, tenant: &st
             None
         }
     };
-    let input = members.get("input");
     if input.is_none() {
         errors.push(input_error("/input", "is required"));
     }
     let (Some(job_type), Some(input), true) = (job_type, input, errors.is_empty()) else {
+        errors.truncate(MAX_REPORTED_ERRORS);
         return Err(invalid_input("the body does not describe a job", errors));
     };
-    let Some(kind) = engine::find(job_type) else {
+    let Some(kind) = engine::find(&job_type) else {
         let known: Vec<&str> = engine::names().collect();
         return Err(Problem::new(
             422,
@@ -240,18 +256,21 @@ fn submit<R: Redis, H>(req: &ApiRequest, ctx: &ApiContext<'_, R, H>, tenant: &st
         .with("known_types", json!(known))
         .with("errors", json!([input_error("/type", "unknown job type")])));
     };
-    if let Err(e) = kind.validate(input) {
-        let errors = vec![input_error(&format!("/input{}", e.pointer), &e.message)];
-        return Err(invalid_input(
-            &format!("the input is not valid for job type `{}`", kind.name()),
-            errors,
-        ));
-    }
+    let input_json = match kind.validate(input.get()) {
+        Ok(canonical) => canonical,
+        Err(e) => {
+            let errors = vec![input_error(&format!("/input{}", e.pointer), &e.message)];
+            return Err(invalid_input(
+                &format!("the input is not valid for job type `{}`", kind.name()),
+                errors,
+            ));
+        }
+    };
     let new_job = NewJob {
         tenant: tenant.to_string(),
         job_type: kind.name().to_string(),
-        input_json: input.to_string(),
-        request_hash: request_hash(kind.name(), input),
+        request_hash: request_hash_canonical(kind.name(), &input_json),
+        input_json,
         idempotency_key,
     };
     let redis = open(ctx)?;

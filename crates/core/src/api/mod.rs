@@ -28,7 +28,7 @@ use serde_json::{json, Map, Value};
 pub use auth::bearer_token;
 pub use config::{ApiConfig, ConfigError, Credentials, DEFAULT_MAX_BODY_BYTES};
 pub use problem::{Details, Problem, PROBLEM_JSON, TYPE_PREFIX};
-pub use wire::{canonical_json, request_hash, rfc3339_millis};
+pub use wire::{canonical_json, request_hash, request_hash_canonical, rfc3339_millis};
 
 use crate::log::{Level, Logger};
 use crate::ports::{Http, Redis, RedisError};

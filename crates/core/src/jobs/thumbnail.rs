@@ -16,14 +16,18 @@
 //! accepted. An input that passes `validate` but cannot be decoded in `run`
 //! (a corrupt body) is a permanent failure.
 
+use std::borrow::Cow;
 use std::io::Cursor;
 
 use base64::Engine as _;
 use image::imageops::FilterType;
 use image::{ImageFormat, ImageReader, Limits};
-use serde_json::Value;
+use serde::Serialize;
 
-use super::{integer_field, object, InputError, JobError, JobOutput, JobType};
+use super::{
+    canonical, input_members, integer_member, string_member, InputError, JobError, JobOutput,
+    JobType,
+};
 
 /// The `thumbnail` job type.
 pub struct Thumbnail;
@@ -33,37 +37,38 @@ pub const MAX_PIXELS: u64 = 40_000_000;
 /// The largest `max_width` / `max_height`.
 pub const MAX_BOUND: u64 = 4096;
 
-struct Request {
-    image: Vec<u8>,
-    max_width: u32,
-    max_height: u32,
+/// The input, typed; its fields in name order, so that it serializes canonically.
+#[derive(Serialize)]
+struct Input<'a> {
+    image: Cow<'a, str>,
+    max_height: u64,
+    max_width: u64,
 }
 
-fn parse(input: &Value) -> Result<Request, InputError> {
-    let map = object(input, &["image", "max_width", "max_height"])?;
-    let encoded = match map.get("image") {
-        Some(Value::String(s)) => s,
-        Some(_) => return Err(InputError::new("/image", "must be a base64 string")),
-        None => return Err(InputError::new("/image", "is required")),
+fn parse(input: &str) -> Result<Input<'_>, InputError> {
+    let [image, max_width, max_height] =
+        input_members(input, ["image", "max_width", "max_height"])?;
+    let bound = |raw, name: &str| -> Result<u64, InputError> {
+        integer_member(raw, name, 1, MAX_BOUND)?
+            .ok_or_else(|| InputError::new(format!("/{name}"), "is required"))
     };
-    let image = base64::engine::general_purpose::STANDARD
+    Ok(Input {
+        image: string_member(image, "image", "a base64 string")?,
+        max_width: bound(max_width, "max_width")?,
+        max_height: bound(max_height, "max_height")?,
+    })
+}
+
+/// The image bytes of the base64 text.
+fn decode(encoded: &str) -> Result<Vec<u8>, InputError> {
+    base64::engine::general_purpose::STANDARD
         .decode(encoded.as_bytes())
         .map_err(|_| {
             InputError::new(
                 "/image",
                 "is not valid base64 (standard alphabet, with padding)",
             )
-        })?;
-    let bound = |name: &str| -> Result<u32, InputError> {
-        integer_field(map, name, 1, MAX_BOUND)?
-            .map(|n| n as u32)
-            .ok_or_else(|| InputError::new(format!("/{name}"), "is required"))
-    };
-    Ok(Request {
-        max_width: bound("max_width")?,
-        max_height: bound("max_height")?,
-        image,
-    })
+        })
 }
 
 fn reader(bytes: &[u8]) -> Result<ImageReader<Cursor<&[u8]>>, InputError> {
@@ -111,17 +116,20 @@ impl JobType for Thumbnail {
         "thumbnail"
     }
 
-    fn validate(&self, input: &Value) -> Result<(), InputError> {
-        let request = parse(input)?;
-        check_header(&request.image).map(|_| ())
+    fn validate(&self, input: &str) -> Result<String, InputError> {
+        let parsed = parse(input)?;
+        check_header(&decode(&parsed.image)?)?;
+        canonical(&parsed, input.len())
     }
 
-    fn run(&self, input: &Value) -> Result<JobOutput, JobError> {
-        let request =
-            parse(input).map_err(|e| JobError::Permanent(format!("invalid input: {e}")))?;
-        let (width, height) = check_header(&request.image)
-            .map_err(|e| JobError::Permanent(format!("invalid input: {e}")))?;
-        let mut reader = reader(&request.image).map_err(|e| JobError::Permanent(e.to_string()))?;
+    fn run(&self, input: &str) -> Result<JobOutput, JobError> {
+        let invalid = |e: InputError| JobError::Permanent(format!("invalid input: {e}"));
+        let input = parse(input).map_err(invalid)?;
+        let (max_width, max_height) = (input.max_width as u32, input.max_height as u32);
+        let bytes = decode(&input.image).map_err(invalid)?;
+        drop(input);
+        let (width, height) = check_header(&bytes).map_err(invalid)?;
+        let mut reader = reader(&bytes).map_err(|e| JobError::Permanent(e.to_string()))?;
         let mut limits = Limits::default();
         limits.max_image_width = Some(width);
         limits.max_image_height = Some(height);
@@ -130,12 +138,7 @@ impl JobType for Thumbnail {
             .decode()
             .map_err(|e| JobError::Permanent(format!("the image cannot be decoded: {e}")))?;
 
-        let (new_width, new_height) = fit(
-            image.width(),
-            image.height(),
-            request.max_width,
-            request.max_height,
-        );
+        let (new_width, new_height) = fit(image.width(), image.height(), max_width, max_height);
         let thumbnail = if (new_width, new_height) == (image.width(), image.height()) {
             image
         } else {
@@ -193,6 +196,7 @@ mod tests {
     #[test]
     fn png_is_scaled_to_fit() {
         let input = json!({"image": encode(&gradient(64, 32), ImageFormat::Png), "max_width": 16, "max_height": 16});
+        let input = input.to_string();
         Thumbnail.validate(&input).unwrap();
         let out = Thumbnail.run(&input).unwrap();
         assert_eq!((out.content_type, out.extension), ("image/png", "png"));
@@ -204,7 +208,7 @@ mod tests {
 
     #[test]
     fn jpeg_is_converted_and_small_images_kept() {
-        let input = json!({"image": encode(&gradient(30, 40), ImageFormat::Jpeg), "max_width": 100, "max_height": 100});
+        let input = json!({"image": encode(&gradient(30, 40), ImageFormat::Jpeg), "max_width": 100, "max_height": 100}).to_string();
         Thumbnail.validate(&input).unwrap();
         let thumb = decode_png(&Thumbnail.run(&input).unwrap().bytes);
         assert_eq!((thumb.width(), thumb.height()), (30, 40));
@@ -214,7 +218,8 @@ mod tests {
     fn a_uniform_image_stays_uniform() {
         let image: RgbImage = ImageBuffer::from_pixel(20, 10, Rgb([10, 200, 30]));
         let input =
-            json!({"image": encode(&image, ImageFormat::Png), "max_width": 5, "max_height": 5});
+            json!({"image": encode(&image, ImageFormat::Png), "max_width": 5, "max_height": 5})
+                .to_string();
         let thumb = decode_png(&Thumbnail.run(&input).unwrap().bytes).to_rgb8();
         assert_eq!(thumb.dimensions(), (5, 3));
         assert!(thumb.pixels().all(|p| *p == Rgb([10, 200, 30])));
@@ -251,7 +256,7 @@ mod tests {
         ];
         for (input, pointer) in cases {
             assert_eq!(
-                Thumbnail.validate(&input).unwrap_err().pointer,
+                Thumbnail.validate(&input.to_string()).unwrap_err().pointer,
                 pointer,
                 "{input}"
             );
@@ -279,7 +284,7 @@ mod tests {
             "image": base64::engine::general_purpose::STANDARD.encode(&png),
             "max_width": 10, "max_height": 10
         });
-        let err = Thumbnail.validate(&input).unwrap_err();
+        let err = Thumbnail.validate(&input.to_string()).unwrap_err();
         assert_eq!(err.pointer, "/image");
         assert!(err.message.contains("limit"), "{err}");
     }
@@ -295,6 +300,7 @@ mod tests {
             "image": base64::engine::general_purpose::STANDARD.encode(&bytes),
             "max_width": 8, "max_height": 8
         });
+        let input = input.to_string();
         Thumbnail.validate(&input).unwrap();
         assert!(matches!(Thumbnail.run(&input), Err(JobError::Permanent(_))));
     }
