@@ -7,11 +7,15 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use e2e::{Azurite, Platform, PlatformOptions, RedisServer, ADMIN_TOKEN, DEMO_KEY};
+use e2e::{thumbnail_job, Azurite, Platform, PlatformOptions, RedisServer, ADMIN_TOKEN, DEMO_KEY};
+use image::ImageFormat;
+use platform_core::jobs::thumbnail::plan;
 
 const MIB: usize = 1024 * 1024;
 /// The API's instance memory limit on the cluster.
 const API_INSTANCE_MEMORY: usize = 64 * MIB;
+/// The worker's instance memory limit on the cluster.
+const WORKER_INSTANCE_MEMORY: usize = 128 * MIB;
 /// The largest body the API accepts (`max_body_bytes`' default).
 const MAX_BODY: usize = 8 * MIB;
 
@@ -222,5 +226,137 @@ fn hostile_and_maximal_bodies_fit_a_64_mib_api_instance() {
             String::from_utf8_lossy(&reply.body[..reply.body.len().min(500)]),
             api.all_logs()
         );
+    }
+}
+
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = 0xffff_ffffu32;
+    for &byte in data {
+        crc ^= u32::from(byte);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xedb8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+/// A PNG of only its header and an empty IDAT chunk: all the API reads
+/// before accepting an image.
+fn png_header(side: u32, depth: u8, color: u8) -> Vec<u8> {
+    let mut ihdr = b"IHDR".to_vec();
+    ihdr.extend_from_slice(&side.to_be_bytes());
+    ihdr.extend_from_slice(&side.to_be_bytes());
+    ihdr.extend_from_slice(&[depth, color, 0, 0, 0]);
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend_from_slice(&13u32.to_be_bytes());
+    png.extend_from_slice(&ihdr);
+    png.extend_from_slice(&crc32(&ihdr).to_be_bytes());
+    png.extend_from_slice(&0u32.to_be_bytes());
+    png.extend_from_slice(b"IDAT");
+    png.extend_from_slice(&crc32(b"IDAT").to_be_bytes());
+    png
+}
+
+/// A `side`x`side` 8-bit RGB image in `format` (a gradient: small when compressed).
+fn rgb_image(side: u32, format: ImageFormat) -> Vec<u8> {
+    let image = image::RgbImage::from_fn(side, side, |x, y| {
+        image::Rgb([(x * 255 / side) as u8, (y * 255 / side) as u8, 128])
+    });
+    let mut out = Vec::new();
+    image
+        .write_to(&mut std::io::Cursor::new(&mut out), format)
+        .expect("encode");
+    assert!(
+        out.len() < MAX_BODY * 3 / 4 - 1024,
+        "{format:?} {side}: {} bytes",
+        out.len()
+    );
+    out
+}
+
+/// The largest square 8-bit RGB image in `format` that the API accepts
+/// for a thumbnail within `bound`x`bound`.
+fn largest_accepted(format: ImageFormat, bound: u32) -> u32 {
+    let header = |side: u32| match format {
+        ImageFormat::Png => png_header(side, 8, 2),
+        _ => {
+            let mut jpeg = rgb_image(16, format);
+            let sof = jpeg
+                .windows(2)
+                .position(|w| w == [0xff, 0xc0])
+                .expect("SOF0");
+            jpeg[sof + 5..sof + 9].copy_from_slice(&[
+                (side >> 8) as u8,
+                side as u8,
+                (side >> 8) as u8,
+                side as u8,
+            ]);
+            jpeg
+        }
+    };
+    let (mut low, mut high) = (16u32, 6400u32);
+    while high - low > 1 {
+        let mid = (low + high) / 2;
+        if plan(&header(mid), bound, bound).is_ok() {
+            low = mid;
+        } else {
+            high = mid;
+        }
+    }
+    low
+}
+
+#[test]
+fn thumbnails_fit_a_128_mib_worker_instance() {
+    let redis = RedisServer::start();
+    let azurite = Azurite::start();
+    let api = Platform::start(&redis, &azurite, PlatformOptions::api_only());
+    let worker = start_limited(
+        &redis,
+        &azurite,
+        PlatformOptions::worker_only(),
+        WORKER_INSTANCE_MEMORY,
+    );
+    let client = api.client();
+
+    // Small files that decode to far more than the worker may hold: 6324x6324
+    // 8-bit RGB (120 MB decoded), 4000x4000 16-bit RGBA (128 MB). Refused
+    // at submit, from the header.
+    for (side, depth, color) in [(6324, 8, 2), (4000, 16, 6)] {
+        let reply = client.submit(
+            DEMO_KEY,
+            &thumbnail_job(&png_header(side, depth, color), 256, 256),
+        );
+        let problem = reply.assert_problem(422);
+        assert_eq!(problem["errors"][0]["pointer"], "/input/image", "{problem}");
+        assert!(problem["detail"].is_string());
+    }
+
+    // The largest images it accepts, scaled down and kept at their size,
+    // run to completion in a worker limited to 128 MiB.
+    let mut ids = Vec::new();
+    for (format, bound) in [
+        (ImageFormat::Png, 64),
+        (ImageFormat::Jpeg, 256),
+        (ImageFormat::Png, 4096),
+    ] {
+        let side = largest_accepted(format, bound);
+        let image = rgb_image(side, format);
+        let id = client.submit_ok(DEMO_KEY, &thumbnail_job(&image, bound, bound));
+        ids.push((format, side, bound, id));
+    }
+    for (format, side, bound, id) in ids {
+        let job = client.wait_final(DEMO_KEY, &id, Duration::from_secs(300));
+        assert_eq!(
+            job["status"],
+            "succeeded",
+            "{format:?} {side}x{side} to {bound}: {job}\n{}",
+            worker.all_logs()
+        );
+        assert_eq!(job["attempts"], 1, "{job}");
     }
 }

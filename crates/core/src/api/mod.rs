@@ -144,7 +144,7 @@ pub fn body_limit(config: &ApiConfig, req: &ApiRequest) -> Option<usize> {
     let declared = req
         .header("content-length")
         .and_then(|v| v.trim().parse::<u64>().ok());
-    (authenticated && !declared.is_some_and(|n| n > limit as u64)).then_some(limit + 1)
+    (authenticated && declared.is_none_or(|n| n <= limit as u64)).then_some(limit + 1)
 }
 
 /// Serve one request. Never fails: every error is a problem response.
