@@ -37,10 +37,11 @@ async fn serve(request: IncomingRequest) -> Response {
                 head.body = read_body(body, limit, declared).await;
             }
             let open = || Ok(SpinRedis::lazy(variable("redis_address")));
+            let http = SpinHttp::new(config.http_timeouts);
             let ctx = ApiContext {
                 config,
                 redis: &open,
-                http: &SpinHttp,
+                http: &http,
             };
             api::handle(head, &ctx).await
         }

@@ -115,6 +115,77 @@ fn number(
     }
 }
 
+/// How long an outbound HTTP request (Blob Storage) may wait, passed to the
+/// runtime as wasi:http `request-options`. Spin's defaults are 600 s each,
+/// against a 30 s lease: one hung call would stall the worker and let the
+/// lease expire under a running job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpTimeouts {
+    /// To establish the connection.
+    pub connect_ms: u64,
+    /// From sending the request to the response's first byte (its headers).
+    pub first_byte_ms: u64,
+    /// Between two chunks of the response body.
+    pub between_bytes_ms: u64,
+}
+
+impl Default for HttpTimeouts {
+    fn default() -> Self {
+        Self {
+            connect_ms: 2_000,
+            first_byte_ms: 10_000,
+            between_bytes_ms: 10_000,
+        }
+    }
+}
+
+impl HttpTimeouts {
+    /// Read `http_connect_timeout_ms`, `http_first_byte_timeout_ms` and
+    /// `http_between_bytes_timeout_ms` (each 10 to 60000; unset: the default).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let defaults = Self::default();
+        Ok(Self {
+            connect_ms: number(
+                &lookup,
+                "http_connect_timeout_ms",
+                defaults.connect_ms,
+                10,
+                60_000,
+            )?,
+            first_byte_ms: number(
+                &lookup,
+                "http_first_byte_timeout_ms",
+                defaults.first_byte_ms,
+                10,
+                60_000,
+            )?,
+            between_bytes_ms: number(
+                &lookup,
+                "http_between_bytes_timeout_ms",
+                defaults.between_bytes_ms,
+                10,
+                60_000,
+            )?,
+        })
+    }
+
+    /// The worker's check: a call that waits its whole connect and
+    /// first-byte timeouts must still leave half of the lease.
+    pub fn check_lease(&self, lease_ms: u64) -> Result<(), ConfigError> {
+        if (self.connect_ms + self.first_byte_ms) * 2 < lease_ms {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid {
+                name: "http_first_byte_timeout_ms",
+                reason: format!(
+                    "connect plus first-byte timeouts ({} ms) must be under half of `lease_ms` ({lease_ms} ms)",
+                    self.connect_ms + self.first_byte_ms
+                ),
+            })
+        }
+    }
+}
+
 /// How the Blob client authenticates.
 #[derive(Clone, PartialEq, Eq)]
 pub enum BlobAuth {
@@ -287,6 +358,34 @@ mod tests {
         assert_eq!(cfg.lease_ms, 5000);
         assert_eq!(cfg.sweep_batch, 0);
         assert_eq!(cfg.key_prefix, "jobs");
+    }
+
+    #[test]
+    fn http_timeouts_default_well_under_half_the_lease() {
+        let defaults = HttpTimeouts::from_lookup(lookup(&[])).unwrap();
+        assert_eq!(defaults, HttpTimeouts::default());
+        defaults
+            .check_lease(PipelineConfig::default().lease_ms)
+            .unwrap();
+        let set = HttpTimeouts::from_lookup(lookup(&[
+            ("http_connect_timeout_ms", "500"),
+            ("http_first_byte_timeout_ms", "20000"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            (set.connect_ms, set.first_byte_ms, set.between_bytes_ms),
+            (500, 20_000, 10_000)
+        );
+        let err = set.check_lease(30_000).unwrap_err();
+        assert!(err.to_string().contains("lease_ms"), "{err}");
+        for value in ["0", "600000", "x"] {
+            let err = HttpTimeouts::from_lookup(lookup(&[("http_first_byte_timeout_ms", value)]))
+                .unwrap_err();
+            assert!(
+                err.to_string().contains("http_first_byte_timeout_ms"),
+                "{err}"
+            );
+        }
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::io::Cursor;
 use base64::Engine as _;
 use common::*;
 use platform_core::blob::{BlobClient, BlobError, PutOutcome};
-use platform_core::config::{BlobAuth, BlobConfig, PipelineConfig};
+use platform_core::config::{BlobAuth, BlobConfig, HttpTimeouts, PipelineConfig};
 use platform_core::jobs;
 use platform_core::log::{Level, Logger};
 use platform_core::native::{block_on, CountingRedis, NativeHttp};
@@ -369,4 +369,57 @@ fn jobs_not_started_within_half_the_lease_are_handed_back() {
             .status,
         JobStatus::Succeeded
     );
+}
+
+/// A server that accepts connections and never answers, holding them open.
+fn silent_server() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming() {
+            held.push(stream);
+        }
+    });
+    port
+}
+
+#[test]
+fn a_blob_call_that_never_answers_fails_the_attempt_within_its_timeouts() {
+    let redis = redis();
+    let cfg = pipeline_config("silent");
+    let blob = BlobConfig {
+        endpoint: format!("http://127.0.0.1:{}/devstoreaccount1", silent_server()),
+        ..blob_config("silent")
+    };
+    let http = NativeHttp::with_timeouts(HttpTimeouts {
+        connect_ms: 200,
+        first_byte_ms: 500,
+        between_bytes_ms: 500,
+    });
+    let id = submit(&redis, &cfg, "text-stats", &json!({"text": "x"}));
+    let started = std::time::Instant::now();
+    let report = block_on(handle_message(
+        id.as_bytes(),
+        &cfg,
+        &blob,
+        &redis,
+        &http,
+        &logger(),
+    ))
+    .unwrap();
+    let elapsed = started.elapsed();
+    assert_eq!(
+        report,
+        WorkerReport {
+            claimed: 1,
+            retrying: 1,
+            ..WorkerReport::default()
+        }
+    );
+    // One PUT that times out (and no more: a failed PUT is not retried
+    // within the attempt), well within the lease.
+    assert!(elapsed < std::time::Duration::from_secs(3), "{elapsed:?}");
+    let record = pipeline::get(&redis, &cfg, &id).unwrap().unwrap();
+    assert_eq!((record.status, record.attempts), (JobStatus::Queued, 1));
 }

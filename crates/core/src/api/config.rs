@@ -5,7 +5,7 @@ use std::fmt;
 use sha2::{Digest, Sha256};
 
 pub use crate::config::ConfigError;
-use crate::config::{BlobConfig, PipelineConfig};
+use crate::config::{BlobConfig, HttpTimeouts, PipelineConfig};
 use crate::log::Level;
 
 /// Default for `max_body_bytes`: 8 MiB.
@@ -139,6 +139,8 @@ pub struct ApiConfig {
     pub pipeline: PipelineConfig,
     /// Where results are stored.
     pub blob: BlobConfig,
+    /// Timeouts of Blob Storage calls.
+    pub http_timeouts: HttpTimeouts,
 }
 
 impl ApiConfig {
@@ -147,6 +149,7 @@ impl ApiConfig {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let pipeline = PipelineConfig::from_lookup(&lookup)?;
         let blob = BlobConfig::from_lookup(&lookup)?;
+        let http_timeouts = HttpTimeouts::from_lookup(&lookup)?;
         let api_keys = lookup("api_keys").ok_or(ConfigError::Missing { name: "api_keys" })?;
         let admin_token = lookup("admin_token").ok_or(ConfigError::Missing {
             name: "admin_token",
@@ -171,6 +174,7 @@ impl ApiConfig {
             log_level,
             pipeline,
             blob,
+            http_timeouts,
         })
     }
 }
