@@ -159,8 +159,12 @@ pub struct ClaimedJob {
     pub tenant: String,
     /// The job type.
     pub job_type: String,
-    /// The attempt number: the fencing token for [`complete`] and [`fail`].
+    /// The attempt number (reset by a redrive).
     pub attempt: u32,
+    /// The claim token: the job's claim count, which only ever grows (a
+    /// redrive does not reset it). The fence of [`complete`], [`fail`] and
+    /// [`release`].
+    pub token: u64,
     /// The input JSON.
     pub input_json: String,
 }
@@ -421,13 +425,13 @@ pub fn claim(
     let Some((_expired, jobs)) = reply.split_first() else {
         return Err(PipelineError::Internal("empty claim reply".into()));
     };
-    if jobs.len() % 5 != 0 {
+    if jobs.len() % 6 != 0 {
         return Err(PipelineError::Internal(format!(
             "malformed claim reply of {} values",
             reply.len()
         )));
     }
-    jobs.chunks(5)
+    jobs.chunks(6)
         .map(|c| {
             Ok(ClaimedJob {
                 id: text(&c[0])?,
@@ -435,14 +439,16 @@ pub fn claim(
                 job_type: text(&c[2])?,
                 attempt: u32::try_from(integer(&c[3])?)
                     .map_err(|_| PipelineError::Internal("attempt out of range".into()))?,
-                input_json: text(&c[4])?,
+                token: u64::try_from(integer(&c[4])?)
+                    .map_err(|_| PipelineError::Internal("claim token out of range".into()))?,
+                input_json: text(&c[5])?,
             })
         })
         .collect()
 }
 
 /// Mark the job succeeded with its result, if `job` still holds it (same
-/// attempt, still running). `Ok(false)`: fenced out, nothing changed.
+/// claim token, still running). `Ok(false)`: fenced out, nothing changed.
 pub fn complete(
     redis: &impl Redis,
     cfg: &PipelineConfig,
@@ -455,7 +461,7 @@ pub fn complete(
         vec![
             cfg.key_prefix.as_str().into(),
             job.id.as_str().into(),
-            job.attempt.to_string().into(),
+            job.token.to_string().into(),
             result.blob.as_str().into(),
             result.content_type.as_str().into(),
             result.bytes.to_string().into(),
@@ -485,7 +491,7 @@ pub fn fail(
         vec![
             cfg.key_prefix.as_str().into(),
             job.id.as_str().into(),
-            job.attempt.to_string().into(),
+            job.token.to_string().into(),
             error.into(),
             if retryable { "1" } else { "0" }.into(),
             RedisArg::Int(backoff),
@@ -502,7 +508,7 @@ pub fn fail(
 }
 
 /// Hand back claimed jobs that this worker will not start: each one still
-/// held at its attempt returns to `queued`, due now, with the claim's attempt
+/// held under its claim token returns to `queued`, due now, with the claim's attempt
 /// undone, and is published so another worker picks it up (1 round trip).
 /// Returns how many were released.
 pub fn release(
@@ -516,7 +522,7 @@ pub fn release(
     let mut args: Vec<RedisArg> = vec![cfg.key_prefix.as_str().into(), cfg.channel.as_str().into()];
     for job in jobs {
         args.push(job.id.as_str().into());
-        args.push(job.attempt.to_string().into());
+        args.push(job.token.to_string().into());
     }
     let reply = eval(redis, &RELEASE, args)?;
     let count = reply.first().map(integer).transpose()?.unwrap_or(0);
@@ -738,7 +744,7 @@ mod tests {
     }
 
     #[test]
-    fn claim_reply_is_parsed_in_fives() {
+    fn claim_reply_is_parsed_in_sixes() {
         let fake = Fake::default();
         fake.replies.borrow_mut().push(Ok(vec![
             RedisValue::Int(0),
@@ -746,6 +752,7 @@ mod tests {
             b("t"),
             b("thumbnail"),
             RedisValue::Int(3),
+            RedisValue::Int(7),
             b("{\"a\":1}"),
         ]));
         let jobs = claim(&fake, &PipelineConfig::default(), Some("id1")).unwrap();
@@ -756,6 +763,7 @@ mod tests {
                 tenant: "t".into(),
                 job_type: "thumbnail".into(),
                 attempt: 3,
+                token: 7,
                 input_json: "{\"a\":1}".into(),
             }]
         );

@@ -3,7 +3,7 @@
 //! The message body is a job id. The worker claims that job plus up to
 //! `sweep_batch` overdue ones (one round trip), then for each claimed job runs
 //! its type, writes the result to `{tenant}/{id}.{ext}` with `If-None-Match: *`
-//! and completes the job, fenced by its attempt number (one round trip).
+//! and completes the job, fenced by its claim token (one round trip).
 //! Jobs not started once half the lease has passed are handed back with
 //! [`pipeline::release`] (one more round trip, only then). Failures are
 //! recorded with [`pipeline::fail`]: transient job errors and
@@ -302,11 +302,13 @@ mod tests {
             b("acme"),
             b("text-stats"),
             RedisValue::Int(1),
+            RedisValue::Int(1),
             b(r#"{"text":"hi"}"#),
             b(id),
             b("acme"),
             b("no-such-type"),
             RedisValue::Int(1),
+            RedisValue::Int(4),
             b("{}"),
         ];
         let (result, commands) = run(
@@ -326,7 +328,7 @@ mod tests {
                 ..WorkerReport::default()
             }
         );
-        // fail ARGV: prefix id attempt error retryable backoff
+        // fail ARGV: prefix id token error retryable backoff
         assert_eq!(
             commands[1][6],
             RedisArg::from("1"),

@@ -184,6 +184,41 @@ fn expired_lease_is_reclaimed_and_the_stale_worker_is_fenced_out() {
 }
 
 #[test]
+fn a_stale_worker_is_fenced_out_after_a_redrive_resets_the_attempts() {
+    let redis = redis();
+    let cfg = platform_core::config::PipelineConfig {
+        lease_ms: 100,
+        max_attempts: 1,
+        ..pipeline_config("redrive-fence")
+    };
+    let id = created(pipeline::submit(&redis, &cfg, text_job("acme", "x", None)).unwrap()).id;
+    // A claims attempt 1; its lease expires and the job is dead-lettered.
+    let a = pipeline::claim(&redis, &cfg, Some(&id)).unwrap().remove(0);
+    thread::sleep(Duration::from_millis(200));
+    assert!(pipeline::claim(&redis, &cfg, Some(&id)).unwrap().is_empty());
+    // An operator re-drives it; C claims it: attempt 1 again.
+    assert!(matches!(
+        pipeline::redrive(&redis, &cfg, &id).unwrap(),
+        RedriveOutcome::Requeued(_)
+    ));
+    let c = pipeline::claim(&redis, &cfg, Some(&id)).unwrap().remove(0);
+    assert_eq!((a.attempt, c.attempt), (1, 1));
+    // A's late outcome must not touch C's running job.
+    assert_eq!(
+        pipeline::fail(&redis, &cfg, &a, "late", false).unwrap(),
+        None
+    );
+    assert!(!pipeline::complete(&redis, &cfg, &a, &result_for(&a)).unwrap());
+    assert_eq!(
+        pipeline::release(&redis, &cfg, std::slice::from_ref(&a)).unwrap(),
+        0
+    );
+    let record = pipeline::get(&redis, &cfg, &id).unwrap().unwrap();
+    assert_eq!((record.status, record.attempts), (JobStatus::Running, 1));
+    assert!(pipeline::complete(&redis, &cfg, &c, &result_for(&c)).unwrap());
+}
+
+#[test]
 fn lease_expiring_on_the_last_attempt_dead_letters_the_job() {
     let redis = redis();
     let cfg = platform_core::config::PipelineConfig {

@@ -23,7 +23,7 @@ local now = now_ms()
 local key = job_key(id)
 redis.call('HSET', key,
   'id', id, 'tenant', tenant, 'type', jtype, 'status', 'queued',
-  'attempts', '0', 'max_attempts', max_attempts, 'input', input,
+  'attempts', '0', 'claims', '0', 'max_attempts', max_attempts, 'input', input,
   'request_hash', hash, 'idempotency_key', idem,
   'created_at', int(now), 'updated_at', int(now), 'started_at', '', 'finished_at', '',
   'error', '', 'result_blob', '', 'result_content_type', '', 'result_bytes', '')
