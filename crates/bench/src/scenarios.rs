@@ -371,7 +371,7 @@ fn api(
         } = endpoint;
         let url = format!("{}{path}", platform.base_url());
         // Saturation, closed loop.
-        let due_before: u64 = observer.query("ZCARD", &["jobs:due"])?;
+        let due_before: u64 = observer.query("ZCARD", &["{jobs}:due"])?;
         let before = observer.snapshot()?;
         let cpu_before = procfs::cpu_seconds(pid);
         let redis_cpu_before = redis_pid.and_then(procfs::cpu_seconds);
@@ -388,7 +388,7 @@ fn api(
         let after = observer.snapshot()?;
         let cpu_after = procfs::cpu_seconds(pid);
         let redis_cpu_after = redis_pid.and_then(procfs::cpu_seconds);
-        let due_after: u64 = observer.query("ZCARD", &["jobs:due"])?;
+        let due_after: u64 = observer.query("ZCARD", &["{jobs}:due"])?;
         let delta = observer.delta(&before, &after);
         let good = sat.requests.saturating_sub(sat.non_2xx + sat.socket_errors);
         let good_rps = if sat.requests == 0 {
@@ -522,7 +522,7 @@ fn submit_one(
 fn wait_drained(observer: &mut Observer, timeout: Duration) -> Result<bool, String> {
     let deadline = Instant::now() + timeout;
     loop {
-        let due: u64 = observer.query("ZCARD", &["jobs:due"])?;
+        let due: u64 = observer.query("ZCARD", &["{jobs}:due"])?;
         if due == 0 {
             return Ok(true);
         }
@@ -568,7 +568,7 @@ fn wait_quiet(observer: &mut Observer, timeout: Duration) -> Result<bool, String
 fn job_times(observer: &mut Observer, ids: &[String]) -> Result<Vec<(f64, f64, f64)>, String> {
     let mut out = Vec::new();
     for id in ids {
-        let key = format!("jobs:job:{id}");
+        let key = format!("{{jobs}}:job:{id}");
         let values: Vec<Option<String>> = observer.query(
             "HMGET",
             &[&key, "status", "created_at", "started_at", "finished_at"],

@@ -15,10 +15,14 @@
 //! every replica. Scripts return flat arrays of strings and integers only,
 //! because Spin's outbound Redis flattens nested arrays.
 //!
-//! Keys (prefix [`PipelineConfig::key_prefix`], `jobs` by default):
-//! `{prefix}:job:{id}` (hash), `{prefix}:due` (sorted set: when each
-//! unfinished job next needs attention), `{prefix}:dead` (sorted set:
-//! dead-lettered ids), `{prefix}:idem:{tenant}:{key}` (idempotency keys, 24 h).
+//! Keys (prefix [`PipelineConfig::key_prefix`], `jobs` by default, used as
+//! a hash tag in braces so that every key is in one cluster slot):
+//! `{jobs}:job:{id}` (hash), `{jobs}:due` (sorted set: when each
+//! unfinished job next needs attention), `{jobs}:dead` (sorted set:
+//! dead-lettered ids), `{jobs}:idem:{tenant}:{key}` (idempotency keys, 24 h).
+//! Every script declares in `KEYS` each key it knows before it runs; the job
+//! keys that `claim` and `dead_letters` find in a sorted set share the tag,
+//! so they are in the declared keys' slot.
 
 use std::str::FromStr;
 use std::sync::OnceLock;
@@ -222,15 +226,53 @@ script!(REDRIVE, "redrive.lua");
 script!(RELEASE, "release.lua");
 script!(BACKLOG, "backlog.lua");
 
-/// Run a script: `EVALSHA`, or `EVAL` if Redis does not have it cached.
+/// The key names of a pipeline, all sharing one hash tag (`{prefix}`), so
+/// that every key a script touches is in one cluster slot.
+struct Keys {
+    tag: String,
+}
+
+impl Keys {
+    fn new(cfg: &PipelineConfig) -> Self {
+        Self {
+            tag: format!("{{{}}}", cfg.key_prefix),
+        }
+    }
+
+    /// `ARGV[1]` of every script: the prelude builds key names from it.
+    fn prefix(&self) -> RedisArg {
+        self.tag.as_str().into()
+    }
+
+    fn job(&self, id: &str) -> RedisArg {
+        format!("{}:job:{id}", self.tag).into()
+    }
+
+    fn due(&self) -> RedisArg {
+        format!("{}:due", self.tag).into()
+    }
+
+    fn dead(&self) -> RedisArg {
+        format!("{}:dead", self.tag).into()
+    }
+
+    fn idempotency(&self, tenant: &str, key: &str) -> RedisArg {
+        format!("{}:idem:{tenant}:{key}", self.tag).into()
+    }
+}
+
+/// Run a script with its declared `keys`: `EVALSHA`, or `EVAL` if Redis
+/// does not have it cached.
 fn eval(
     redis: &impl Redis,
     script: &Script,
+    keys: Vec<RedisArg>,
     args: Vec<RedisArg>,
 ) -> Result<Vec<RedisValue>, PipelineError> {
-    let mut full = Vec::with_capacity(args.len() + 2);
+    let mut full = Vec::with_capacity(keys.len() + args.len() + 2);
     full.push(RedisArg::from(script.sha()));
-    full.push(RedisArg::Int(0));
+    full.push(RedisArg::Int(keys.len() as i64));
+    full.extend(keys);
     full.extend(args);
     match redis.execute("EVALSHA", &full) {
         Err(error) if error.is_noscript() => {
@@ -355,11 +397,17 @@ pub fn submit(
     job: NewJob,
 ) -> Result<SubmitOutcome, PipelineError> {
     let id = new_job_id()?;
+    let k = Keys::new(cfg);
+    let mut keys = vec![k.job(&id), k.due()];
+    if let Some(idem) = &job.idempotency_key {
+        keys.push(k.idempotency(&job.tenant, idem));
+    }
     let reply = eval(
         redis,
         &SUBMIT,
+        keys,
         vec![
-            cfg.key_prefix.as_str().into(),
+            k.prefix(),
             cfg.channel.as_str().into(),
             id.into(),
             job.tenant.into(),
@@ -389,7 +437,8 @@ pub fn get(
     cfg: &PipelineConfig,
     id: &str,
 ) -> Result<Option<JobRecord>, PipelineError> {
-    let reply = eval(redis, &GET, vec![cfg.key_prefix.as_str().into(), id.into()])?;
+    let k = Keys::new(cfg);
+    let reply = eval(redis, &GET, vec![k.job(id)], vec![k.prefix(), id.into()])?;
     if reply.is_empty() {
         return Ok(None);
     }
@@ -411,11 +460,19 @@ pub fn claim(
     job_id: Option<&str>,
 ) -> Result<Vec<ClaimedJob>, PipelineError> {
     let lease_ms = i64::try_from(cfg.lease_ms).unwrap_or(i64::MAX);
+    let k = Keys::new(cfg);
+    // The overdue jobs' keys are found in the due set by the script; they
+    // share the hash tag, so they are in the declared keys' slot.
+    let mut keys = vec![k.due(), k.dead()];
+    if let Some(id) = job_id {
+        keys.push(k.job(id));
+    }
     let reply = eval(
         redis,
         &CLAIM,
+        keys,
         vec![
-            cfg.key_prefix.as_str().into(),
+            k.prefix(),
             RedisArg::Int(lease_ms),
             RedisArg::Int(cfg.sweep_batch.into()),
             job_id.unwrap_or("").into(),
@@ -455,11 +512,13 @@ pub fn complete(
     job: &ClaimedJob,
     result: &ResultRef,
 ) -> Result<bool, PipelineError> {
+    let k = Keys::new(cfg);
     let reply = eval(
         redis,
         &COMPLETE,
+        vec![k.job(&job.id), k.due()],
         vec![
-            cfg.key_prefix.as_str().into(),
+            k.prefix(),
             job.id.as_str().into(),
             job.token.to_string().into(),
             result.blob.as_str().into(),
@@ -485,11 +544,13 @@ pub fn fail(
     retryable: bool,
 ) -> Result<Option<JobStatus>, PipelineError> {
     let backoff = i64::try_from(cfg.retry_backoff_ms).unwrap_or(i64::MAX);
+    let k = Keys::new(cfg);
     let reply = eval(
         redis,
         &FAIL,
+        vec![k.job(&job.id), k.due(), k.dead()],
         vec![
-            cfg.key_prefix.as_str().into(),
+            k.prefix(),
             job.id.as_str().into(),
             job.token.to_string().into(),
             error.into(),
@@ -519,12 +580,15 @@ pub fn release(
     if jobs.is_empty() {
         return Ok(0);
     }
-    let mut args: Vec<RedisArg> = vec![cfg.key_prefix.as_str().into(), cfg.channel.as_str().into()];
+    let k = Keys::new(cfg);
+    let mut keys = vec![k.due()];
+    let mut args: Vec<RedisArg> = vec![k.prefix(), cfg.channel.as_str().into()];
     for job in jobs {
+        keys.push(k.job(&job.id));
         args.push(job.id.as_str().into());
         args.push(job.token.to_string().into());
     }
-    let reply = eval(redis, &RELEASE, args)?;
+    let reply = eval(redis, &RELEASE, keys, args)?;
     let count = reply.first().map(integer).transpose()?.unwrap_or(0);
     Ok(u32::try_from(count).unwrap_or(0))
 }
@@ -532,11 +596,13 @@ pub fn release(
 /// Publish the ids of up to `sweep_batch` due jobs (1 round trip); returns
 /// how many were published.
 pub fn sweep(redis: &impl Redis, cfg: &PipelineConfig) -> Result<u32, PipelineError> {
+    let k = Keys::new(cfg);
     let reply = eval(
         redis,
         &SWEEP,
+        vec![k.due()],
         vec![
-            cfg.key_prefix.as_str().into(),
+            k.prefix(),
             cfg.channel.as_str().into(),
             RedisArg::Int(cfg.sweep_batch.into()),
         ],
@@ -552,11 +618,13 @@ pub fn dead_letters(
     offset: u32,
     limit: u32,
 ) -> Result<Vec<JobRecord>, PipelineError> {
+    let k = Keys::new(cfg);
     let reply = eval(
         redis,
         &DEAD_LETTERS,
+        vec![k.dead()],
         vec![
-            cfg.key_prefix.as_str().into(),
+            k.prefix(),
             RedisArg::Int(offset.into()),
             RedisArg::Int(limit.into()),
         ],
@@ -577,14 +645,12 @@ pub fn redrive(
     cfg: &PipelineConfig,
     id: &str,
 ) -> Result<RedriveOutcome, PipelineError> {
+    let k = Keys::new(cfg);
     let reply = eval(
         redis,
         &REDRIVE,
-        vec![
-            cfg.key_prefix.as_str().into(),
-            cfg.channel.as_str().into(),
-            id.into(),
-        ],
+        vec![k.job(id), k.due(), k.dead()],
+        vec![k.prefix(), cfg.channel.as_str().into(), id.into()],
     )?;
     match tag(&reply)?.as_str() {
         "requeued" => Ok(RedriveOutcome::Requeued(record(&reply[1..])?)),
@@ -611,7 +677,8 @@ pub struct Backlog {
 
 /// Count due, scheduled and dead-lettered jobs (1 round trip).
 pub fn backlog(redis: &impl Redis, cfg: &PipelineConfig) -> Result<Backlog, PipelineError> {
-    let reply = eval(redis, &BACKLOG, vec![cfg.key_prefix.as_str().into()])?;
+    let k = Keys::new(cfg);
+    let reply = eval(redis, &BACKLOG, vec![k.due(), k.dead()], vec![k.prefix()])?;
     let [due, scheduled, dead] = reply.as_slice() else {
         return Err(PipelineError::Internal(format!(
             "malformed backlog reply of {} values",

@@ -328,14 +328,14 @@ mod tests {
                 ..WorkerReport::default()
             }
         );
-        // fail ARGV: prefix id token error retryable backoff
+        // EVALSHA sha 3 job due dead, then ARGV: prefix id token error retryable backoff
         assert_eq!(
-            commands[1][6],
+            commands[1][9],
             RedisArg::from("1"),
             "blob outage is retryable"
         );
         assert_eq!(
-            commands[2][6],
+            commands[2][9],
             RedisArg::from("0"),
             "unknown type is permanent"
         );

@@ -67,7 +67,7 @@ impl Api {
     }
 
     fn keys(&self) -> Vec<String> {
-        let pattern = format!("{}:*", self.config.pipeline.key_prefix);
+        let pattern = format!("{{{}}}:*", self.config.pipeline.key_prefix);
         let reply = common::redis()
             .execute("KEYS", &[pattern.as_str().into()])
             .unwrap();
@@ -388,7 +388,7 @@ fn backlog_counts_due_scheduled_and_dead_jobs() {
     // One job scheduled in the future (as a running job's lease or a retry's
     // backoff is) and one dead-lettered.
     let redis = common::redis();
-    let prefix = &api.config.pipeline.key_prefix;
+    let prefix = format!("{{{}}}", api.config.pipeline.key_prefix);
     let due = format!("{prefix}:due");
     let later = "99999999999999";
     redis

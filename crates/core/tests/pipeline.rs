@@ -79,7 +79,10 @@ fn idempotency_key_returns_the_original_or_a_conflict() {
     assert_ne!(a.id, b.id);
 
     let ttl = redis
-        .execute("TTL", &[format!("{}:idem:acme:k1", cfg.key_prefix).into()])
+        .execute(
+            "TTL",
+            &[format!("{{{}}}:idem:acme:k1", cfg.key_prefix).into()],
+        )
         .unwrap();
     assert!(
         matches!(ttl[0], platform_core::ports::RedisValue::Int(t) if t > 86_000 && t <= 86_400),

@@ -201,7 +201,7 @@ fn idempotency_key_returns_the_original_job_or_conflicts() {
     // Exactly two jobs exist in Redis: the replay created nothing.
     let mut conn = redis.client();
     let keys: Vec<String> = redis::cmd("KEYS")
-        .arg("jobs:job:*")
+        .arg("{jobs}:job:*")
         .query(&mut conn)
         .unwrap();
     assert_eq!(keys.len(), 2, "{keys:?}");

@@ -175,7 +175,7 @@ fn redis_down_means_503_and_never_202() {
     // and submissions are accepted again.
     redis.restart();
     let mut conn = redis.client();
-    let keys: Vec<String> = redis::cmd("KEYS").arg("jobs:*").query(&mut conn).unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS").arg("{jobs}:*").query(&mut conn).unwrap();
     assert!(keys.is_empty(), "{keys:?}");
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {

@@ -1,6 +1,8 @@
 -- Shared by every pipeline script (prepended by pipeline.rs).
--- ARGV[1] is always the key prefix. Keys are built here from it, so the
--- scripts assume a single (non-cluster) Redis, which is what the platform runs.
+-- ARGV[1] is always the key prefix as a hash tag (`{jobs}`): every key is
+-- built from it, so all of them are in one cluster slot. The caller declares
+-- in KEYS each key it knows; the job keys a script finds in a sorted set
+-- (claim, dead_letters) share the tag, hence the slot.
 -- Replies are flat arrays of strings and integers only: Spin's outbound Redis
 -- flattens nested arrays, and older Spin versions drop nil entries.
 local P = ARGV[1]

@@ -165,7 +165,7 @@ pub fn due_score(redis: &impl Redis, cfg: &PipelineConfig, id: &str) -> Option<i
         .execute(
             "ZSCORE",
             &[
-                RedisArg::from(format!("{}:due", cfg.key_prefix)),
+                RedisArg::from(format!("{{{}}}:due", cfg.key_prefix)),
                 RedisArg::from(id),
             ],
         )
