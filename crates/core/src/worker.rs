@@ -49,9 +49,25 @@ enum Outcome {
     },
     Failed {
         status: Option<JobStatus>,
-        error: String,
+        reason: String,
+        detail: String,
     },
     Fenced,
+}
+
+/// The reasons a job's `error` may hold: stable and safe to show tenants.
+/// Error codes, decoder and runtime messages go only to the worker's log.
+pub mod reasons {
+    /// The job type is not known to this worker.
+    pub const UNKNOWN_TYPE: &str = "unknown job type";
+    /// The job cannot succeed with this input (a corrupt image, say).
+    pub const JOB_FAILED: &str = "the job failed: its input could not be processed";
+    /// The job failed in a way that may pass (retried while attempts remain).
+    pub const JOB_FAILED_TRANSIENT: &str = "the job failed temporarily";
+    /// The result storage refused the result for good.
+    pub const STORE_FAILED: &str = "the result could not be stored";
+    /// The result storage was unavailable (retried while attempts remain).
+    pub const STORE_FAILED_TRANSIENT: &str = "the result storage was unavailable";
 }
 
 /// Handle one message: claim, run, store, complete. Never panics on bad input;
@@ -137,8 +153,13 @@ pub async fn handle_message(
                 line.insert("blob_existed".into(), json!(existed));
                 Level::Info
             }
-            Outcome::Failed { status, error } => {
-                line.insert("error".into(), json!(error));
+            Outcome::Failed {
+                status,
+                reason,
+                detail,
+            } => {
+                line.insert("reason".into(), json!(reason));
+                line.insert("error".into(), json!(detail));
                 match status {
                     Some(JobStatus::Queued) => {
                         report.retrying += 1;
@@ -174,18 +195,29 @@ async fn process<H: Http>(
     client: &BlobClient<'_, H>,
     redis: &impl Redis,
 ) -> Result<Outcome, PipelineError> {
-    let failed = |error: String, retryable: bool| -> Result<Outcome, PipelineError> {
-        let status = pipeline::fail(redis, cfg, job, &error, retryable)?;
-        Ok(Outcome::Failed { status, error })
+    // Tenants see `reason` (stable, safe: it is stored in the job and
+    // returned by the API); `detail` (error codes, decoder and runtime
+    // messages) goes only to the worker's log line.
+    let failed = |reason: &str, detail: String, retryable: bool| {
+        let status = pipeline::fail(redis, cfg, job, reason, retryable)?;
+        Ok(Outcome::Failed {
+            status,
+            reason: reason.to_string(),
+            detail,
+        })
     };
 
     let Some(job_type) = jobs::find(&job.job_type) else {
-        return failed(format!("unknown job type `{}`", job.job_type), false);
+        return failed(
+            reasons::UNKNOWN_TYPE,
+            format!("unknown job type `{}`", job.job_type),
+            false,
+        );
     };
     let output = match job_type.run(&job.input_json) {
         Ok(output) => output,
-        Err(JobError::Permanent(e)) => return failed(e, false),
-        Err(JobError::Transient(e)) => return failed(e, true),
+        Err(JobError::Permanent(e)) => return failed(reasons::JOB_FAILED, e, false),
+        Err(JobError::Transient(e)) => return failed(reasons::JOB_FAILED_TRANSIENT, e, true),
     };
 
     let name = format!("{}/{}.{}", job.tenant, job.id, output.extension);
@@ -195,7 +227,18 @@ async fn process<H: Http>(
     {
         Ok(PutOutcome::Created) => false,
         Ok(PutOutcome::AlreadyExists) => true,
-        Err(e) => return failed(format!("storing the result failed: {e}"), e.is_transient()),
+        Err(e) => {
+            let reason = if e.is_transient() {
+                reasons::STORE_FAILED_TRANSIENT
+            } else {
+                reasons::STORE_FAILED
+            };
+            return failed(
+                reason,
+                format!("storing the result failed: {e}"),
+                e.is_transient(),
+            );
+        }
     };
     let result = ResultRef {
         blob: name.clone(),
