@@ -85,11 +85,12 @@ impl PipelineConfig {
                 3_600_000,
             )?,
             lease_ms: number(&lookup, "lease_ms", defaults.lease_ms, 100, 86_400_000)?,
+            // At least 1: 0 would turn recovery (sweep and overdue claims) off.
             sweep_batch: number(
                 &lookup,
                 "sweep_batch",
                 defaults.sweep_batch.into(),
-                0,
+                1,
                 1_000,
             )? as u32,
         })
@@ -350,13 +351,13 @@ mod tests {
             ("max_attempts", "3"),
             ("retry_backoff_ms", " 250 "),
             ("lease_ms", "5000"),
-            ("sweep_batch", "0"),
+            ("sweep_batch", "1"),
         ]))
         .unwrap();
         assert_eq!(cfg.max_attempts, 3);
         assert_eq!(cfg.retry_backoff_ms, 250);
         assert_eq!(cfg.lease_ms, 5000);
-        assert_eq!(cfg.sweep_batch, 0);
+        assert_eq!(cfg.sweep_batch, 1);
         assert_eq!(cfg.key_prefix, "jobs");
     }
 
@@ -395,6 +396,7 @@ mod tests {
             ("max_attempts", "five"),
             ("lease_ms", "-1"),
             ("sweep_batch", "5000"),
+            ("sweep_batch", "0"),
         ] {
             let err = PipelineConfig::from_lookup(lookup(&[(name, value)])).unwrap_err();
             assert!(
