@@ -221,29 +221,41 @@ async fn process<H: Http>(
     };
 
     let name = format!("{}/{}.{}", job.tenant, job.id, output.extension);
+    let store_failed = |e: crate::blob::BlobError| {
+        let reason = if e.is_transient() {
+            reasons::STORE_FAILED_TRANSIENT
+        } else {
+            reasons::STORE_FAILED
+        };
+        failed(
+            reason,
+            format!("storing the result failed: {e}"),
+            e.is_transient(),
+        )
+    };
     let existed = match client
         .put_if_absent(&name, output.content_type, &output.bytes)
         .await
     {
         Ok(PutOutcome::Created) => false,
         Ok(PutOutcome::AlreadyExists) => true,
-        Err(e) => {
-            let reason = if e.is_transient() {
-                reasons::STORE_FAILED_TRANSIENT
-            } else {
-                reasons::STORE_FAILED
-            };
-            return failed(
-                reason,
-                format!("storing the result failed: {e}"),
-                e.is_transient(),
-            );
+        Err(e) => return store_failed(e),
+    };
+    // An earlier run stored the result: record the stored blob's size, which
+    // is what the result route will serve.
+    let bytes = if existed {
+        match client.size(&name).await {
+            Ok(Some(size)) => size,
+            Ok(None) => output.bytes.len() as u64,
+            Err(e) => return store_failed(e),
         }
+    } else {
+        output.bytes.len() as u64
     };
     let result = ResultRef {
         blob: name.clone(),
         content_type: output.content_type.into(),
-        bytes: output.bytes.len() as u64,
+        bytes,
     };
     if pipeline::complete(redis, cfg, job, &result)? {
         Ok(Outcome::Succeeded {

@@ -433,3 +433,29 @@ fn a_blob_call_that_never_answers_fails_the_attempt_within_its_timeouts() {
     let record = pipeline::get(&redis, &cfg, &id).unwrap().unwrap();
     assert_eq!((record.status, record.attempts), (JobStatus::Queued, 1));
 }
+
+#[test]
+fn a_result_stored_by_an_earlier_run_is_recorded_at_its_stored_size() {
+    require_azurite();
+    let redis = redis();
+    let cfg = pipeline_config("existed");
+    let blob = blob_config("existed");
+    let http = NativeHttp::default();
+    let id = submit(&redis, &cfg, "text-stats", &json!({"text": "x"}));
+    // An earlier run stored its result, then died before completing the job.
+    let earlier = b"{\"stored\":\"by an earlier run\"}";
+    let name = format!("acme/{id}.json");
+    block_on(BlobClient::new(&blob, &http).put_if_absent(&name, "application/json", earlier))
+        .unwrap();
+
+    let report = work(id.as_bytes(), &cfg, &blob, &redis).unwrap();
+    assert_eq!(report.succeeded, 1);
+    let record = pipeline::get(&redis, &cfg, &id).unwrap().unwrap();
+    let result = record.result.unwrap();
+    assert_eq!(result.blob, name);
+    assert_eq!(result.bytes, earlier.len() as u64);
+    assert_eq!(
+        block_on(BlobClient::new(&blob, &http).size(&name)).unwrap(),
+        Some(earlier.len() as u64)
+    );
+}
