@@ -25,6 +25,10 @@ pub struct PipelineConfig {
     pub lease_ms: u64,
     /// Overdue jobs claimed per message, and published per sweep.
     pub sweep_batch: u32,
+    /// How long a finished (succeeded or dead-lettered) job is kept: its
+    /// record expires and its dead-letter entry is trimmed after this. Keep
+    /// it no longer than the result blobs' lifecycle rule.
+    pub retention_ms: u64,
 }
 
 impl Default for PipelineConfig {
@@ -36,6 +40,7 @@ impl Default for PipelineConfig {
             retry_backoff_ms: 1_000,
             lease_ms: 30_000,
             sweep_batch: 32,
+            retention_ms: 7 * 24 * 3_600_000,
         }
     }
 }
@@ -85,6 +90,13 @@ impl PipelineConfig {
                 3_600_000,
             )?,
             lease_ms: number(&lookup, "lease_ms", defaults.lease_ms, 100, 86_400_000)?,
+            retention_ms: number(
+                &lookup,
+                "job_retention_seconds",
+                defaults.retention_ms / 1000,
+                60,
+                90 * 24 * 3600,
+            )? * 1000,
             // At least 1: 0 would turn recovery (sweep and overdue claims) off.
             sweep_batch: number(
                 &lookup,
@@ -358,6 +370,11 @@ mod tests {
         assert_eq!(cfg.retry_backoff_ms, 250);
         assert_eq!(cfg.lease_ms, 5000);
         assert_eq!(cfg.sweep_batch, 1);
+        assert_eq!(cfg.retention_ms, 7 * 24 * 3_600_000);
+        let cfg =
+            PipelineConfig::from_lookup(lookup(&[("job_retention_seconds", "3600")])).unwrap();
+        assert_eq!(cfg.retention_ms, 3_600_000);
+        assert!(PipelineConfig::from_lookup(lookup(&[("job_retention_seconds", "10")])).is_err());
         assert_eq!(cfg.key_prefix, "jobs");
     }
 

@@ -363,6 +363,10 @@ fn tag(reply: &[RedisValue]) -> Result<String, PipelineError> {
         .ok_or_else(|| PipelineError::Internal("empty script reply".into()))
 }
 
+fn retention_ms(cfg: &PipelineConfig) -> i64 {
+    i64::try_from(cfg.retention_ms).unwrap_or(i64::MAX)
+}
+
 /// A new job id: a random (version 4) UUID.
 pub fn new_job_id() -> Result<String, PipelineError> {
     let mut b = [0u8; 16];
@@ -477,6 +481,7 @@ pub fn claim(
             RedisArg::Int(cfg.sweep_batch.into()),
             job_id.unwrap_or("").into(),
             RedisArg::Int(CLAIM_BATCH_BYTES),
+            RedisArg::Int(retention_ms(cfg)),
         ],
     )?;
     let Some((_expired, jobs)) = reply.split_first() else {
@@ -524,6 +529,7 @@ pub fn complete(
             result.blob.as_str().into(),
             result.content_type.as_str().into(),
             result.bytes.to_string().into(),
+            RedisArg::Int(retention_ms(cfg)),
         ],
     )?;
     match reply.first() {
@@ -556,6 +562,7 @@ pub fn fail(
             error.into(),
             if retryable { "1" } else { "0" }.into(),
             RedisArg::Int(backoff),
+            RedisArg::Int(retention_ms(cfg)),
         ],
     )?;
     match tag(&reply)?.as_str() {

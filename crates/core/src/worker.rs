@@ -336,9 +336,11 @@ mod tests {
     fn garbage_message_claims_without_a_job_id() {
         let (result, commands) = run(b"\xff garbage", vec![Ok(vec![RedisValue::Int(0)])]);
         assert_eq!(result.unwrap(), WorkerReport::default());
-        // EVALSHA sha 0 prefix lease batch message_id batch_bytes: the message id is empty.
+        // EVALSHA sha 2 due dead prefix lease batch message_id batch_bytes
+        // retention: no job key is declared and the message id is empty.
         let args = &commands[0];
-        assert_eq!(args.get(args.len() - 2), Some(&RedisArg::from("")));
+        assert_eq!(args[1], RedisArg::Int(2));
+        assert_eq!(args.get(args.len() - 3), Some(&RedisArg::from("")));
     }
 
     #[test]

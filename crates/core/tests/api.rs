@@ -417,6 +417,99 @@ fn backlog_counts_due_scheduled_and_dead_jobs() {
 }
 
 #[test]
+fn a_succeeded_job_whose_result_is_gone_is_410() {
+    common::require_azurite();
+    let mut api = Api::new("api-blob-gone");
+    let id = json_body(&api.call(submit(DEMO, HELLO, None)))["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(api.work(&id).succeeded, 1);
+    // The results now live elsewhere: this job's blob is gone for good.
+    api.config.blob.container = format!("{}-moved", api.config.blob.container);
+    let response = api.call(get(&format!("/api/v1/jobs/{id}/result"), Some(DEMO)));
+    assert_eq!(response.status, 410);
+    assert_eq!(problem_slug(&response), "result-gone");
+}
+
+/// A Redis of this test's own, for states the shared one must not be put in.
+struct OwnRedis {
+    child: std::process::Child,
+    url: String,
+}
+
+impl OwnRedis {
+    fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let bin = std::env::var("REDIS_SERVER_BIN").unwrap_or_else(|_| "redis-server".into());
+        let child = std::process::Command::new(&bin)
+            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {bin}: {e}"));
+        let url = format!("redis://127.0.0.1:{port}");
+        let redis = NativeRedis::new(&url).unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while redis.execute("PING", &[]).is_err() {
+            assert!(std::time::Instant::now() < deadline, "redis did not start");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Self { child, url }
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn redis_out_of_memory_or_read_only_is_503_with_retry_after() {
+    let own = OwnRedis::start();
+    let redis = NativeRedis::new(&own.url).unwrap();
+    let api = Api::new("api-oom").with_redis(&own.url);
+    assert_eq!(api.call(submit(DEMO, HELLO, None)).status, 202);
+    let assert_unavailable = |what: &str| {
+        let response = api.call(submit(DEMO, HELLO, None));
+        assert_eq!(
+            response.status,
+            503,
+            "{what}: {}",
+            String::from_utf8_lossy(&response.body)
+        );
+        assert_eq!(problem_slug(&response), "unavailable", "{what}");
+        assert_eq!(response.header("retry-after"), Some("1"), "{what}");
+    };
+    // At maxmemory under noeviction, Redis refuses writes with OOM.
+    redis
+        .execute(
+            "CONFIG",
+            &["SET".into(), "maxmemory-policy".into(), "noeviction".into()],
+        )
+        .unwrap();
+    redis
+        .execute("CONFIG", &["SET".into(), "maxmemory".into(), "1".into()])
+        .unwrap();
+    assert_unavailable("OOM");
+    redis
+        .execute("CONFIG", &["SET".into(), "maxmemory".into(), "0".into()])
+        .unwrap();
+    // A replica (a primary demoted by a failover) refuses them with READONLY.
+    redis
+        .execute("REPLICAOF", &["127.0.0.1".into(), "1".into()])
+        .unwrap();
+    assert_unavailable("READONLY");
+}
+
+#[test]
 fn result_store_unreachable_is_502() {
     common::require_azurite();
     let mut api = Api::new("api-blob-down");

@@ -540,3 +540,73 @@ fn claim_bounds_the_bytes_of_overdue_inputs_it_takes() {
     expected.sort();
     assert_eq!(claimed, expected);
 }
+
+fn pttl(redis: &impl Redis, key: &str) -> i64 {
+    match redis.execute("PTTL", &[key.into()]).unwrap()[0] {
+        platform_core::ports::RedisValue::Int(n) => n,
+        ref other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn finished_jobs_expire_after_the_retention_and_dead_letters_are_trimmed() {
+    let redis = redis();
+    let cfg = platform_core::config::PipelineConfig {
+        retention_ms: 60_000,
+        max_attempts: 1,
+        ..pipeline_config("retention")
+    };
+    let tag = format!("{{{}}}", cfg.key_prefix);
+    let job_key = |id: &str| format!("{tag}:job:{id}");
+
+    // Succeeded: the record expires after the retention.
+    let done = created(pipeline::submit(&redis, &cfg, text_job("acme", "a", None)).unwrap()).id;
+    assert_eq!(
+        pttl(&redis, &job_key(&done)),
+        -1,
+        "an unfinished job never expires"
+    );
+    let claimed = pipeline::claim(&redis, &cfg, Some(&done))
+        .unwrap()
+        .remove(0);
+    assert_eq!(pttl(&redis, &job_key(&done)), -1);
+    assert!(pipeline::complete(&redis, &cfg, &claimed, &result_for(&claimed)).unwrap());
+    let ttl = pttl(&redis, &job_key(&done));
+    assert!((59_000..=60_000).contains(&ttl), "{ttl}");
+
+    // Dead-lettered: the record expires too, and dead letters older than the
+    // retention are trimmed when another job is dead-lettered.
+    let dead = format!("{tag}:dead");
+    redis
+        .execute(
+            "ZADD",
+            &[dead.as_str().into(), "1".into(), "ancient".into()],
+        )
+        .unwrap();
+    let failed = created(pipeline::submit(&redis, &cfg, text_job("acme", "b", None)).unwrap()).id;
+    let claimed = pipeline::claim(&redis, &cfg, Some(&failed))
+        .unwrap()
+        .remove(0);
+    assert_eq!(
+        pipeline::fail(&redis, &cfg, &claimed, "no", false).unwrap(),
+        Some(JobStatus::Failed)
+    );
+    let ttl = pttl(&redis, &job_key(&failed));
+    assert!((59_000..=60_000).contains(&ttl), "{ttl}");
+    let members = redis
+        .execute("ZRANGE", &[dead.as_str().into(), "0".into(), "-1".into()])
+        .unwrap();
+    assert_eq!(
+        members,
+        vec![platform_core::ports::RedisValue::Bytes(
+            failed.clone().into_bytes()
+        )]
+    );
+
+    // Re-driven: unfinished again, so it no longer expires.
+    assert!(matches!(
+        pipeline::redrive(&redis, &cfg, &failed).unwrap(),
+        RedriveOutcome::Requeued(_)
+    ));
+    assert_eq!(pttl(&redis, &job_key(&failed)), -1);
+}

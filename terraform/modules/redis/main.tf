@@ -20,8 +20,13 @@ resource "azurerm_redis_cache" "this" {
   sku_name                      = var.sku.name
   tags                          = var.tags
 
+  # noeviction: at maxmemory writes fail with OOM (the API answers 503) rather
+  # than Redis silently evicting keys; the service's default, volatile-lru,
+  # would evict the keys that have a TTL first, which are finished jobs and
+  # idempotency keys.
   redis_configuration {
     authentication_enabled = true
+    maxmemory_policy       = "noeviction"
   }
 }
 

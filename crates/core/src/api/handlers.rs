@@ -366,10 +366,15 @@ async fn get_result<R: Redis, H: Http>(
             headers: vec![("content-type".into(), result.content_type.clone())],
             body: bytes,
         }),
-        Ok(None) => Err(store_problem(format!(
-            "blob {} of job {} is missing",
-            result.blob, job.id
-        ))),
+        // The result blob is gone (its lifecycle rule deleted it, or it
+        // was removed): it will not come back, so not a 502 to retry.
+        Ok(None) => Err(Problem::new(
+            410,
+            "result-gone",
+            "Result gone",
+            "the job's result is no longer stored",
+        )
+        .cause(format!("blob {} of job {} is missing", result.blob, job.id))),
         Err(e) => Err(store_problem(format!(
             "blob {} of job {}: {e}",
             result.blob, job.id

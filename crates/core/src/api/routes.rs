@@ -103,7 +103,7 @@ pub const ROUTES: &[Route] = &[
         template: "/api/v1/jobs/{id}/result",
         access: Access::Tenant,
         body: false,
-        statuses: &[200, 401, 404, 409, 500, 502, 503],
+        statuses: &[200, 401, 404, 409, 410, 500, 502, 503],
     },
     Route {
         id: RouteId::DeadLetters,

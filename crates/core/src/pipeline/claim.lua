@@ -1,4 +1,5 @@
--- claim: ARGV = prefix, lease_ms, batch, message_id ('' for none), batch_bytes
+-- claim: ARGV = prefix, lease_ms, batch, message_id ('' for none), batch_bytes,
+--   retention_ms
 -- Candidates: the message's job, then up to `batch` ids from the due set whose
 -- time has come. Overdue jobs are taken only while the inputs claimed so far
 -- stay within `batch_bytes`, so one reply (and one worker instance's memory)
@@ -13,7 +14,7 @@
 -- is skipped, so a duplicate delivery does nothing.
 -- Returns {expired_count, (id, tenant, type, attempt, token, input)...}
 local lease_ms, batch, message_id = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
-local batch_bytes = tonumber(ARGV[5])
+local batch_bytes, retention_ms = tonumber(ARGV[5]), tonumber(ARGV[6])
 local now = now_ms()
 
 local candidates = {}
@@ -51,6 +52,7 @@ for i, id in ipairs(candidates) do
         'error', 'the worker did not finish attempt ' .. int(attempts) .. ' of ' .. int(max_attempts) .. ' within its lease')
       redis.call('ZREM', DUE, id)
       redis.call('ZADD', DEAD, int(now), id)
+      retire(key, now, retention_ms, true)
       expired = expired + 1
     else
       attempts = attempts + 1

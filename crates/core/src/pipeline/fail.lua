@@ -1,4 +1,5 @@
--- fail: ARGV = prefix, id, token, error, retryable ('1'/'0'), retry_backoff_ms
+-- fail: ARGV = prefix, id, token, error, retryable ('1'/'0'), retry_backoff_ms,
+--   retention_ms
 -- Fenced like complete. A retryable failure with attempts left goes back to
 -- queued, due after retry_backoff_ms * 2^(attempts - 1) (at most one hour);
 -- otherwise the job fails and is dead-lettered.
@@ -21,4 +22,5 @@ end
 redis.call('HSET', key, 'status', 'failed', 'updated_at', int(now), 'finished_at', int(now), 'error', err)
 redis.call('ZREM', DUE, id)
 redis.call('ZADD', DEAD, int(now), id)
+retire(key, now, tonumber(ARGV[7]), true)
 return {'failed'}

@@ -19,6 +19,16 @@ local function now_ms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
+-- A finished job (succeeded or dead-lettered): its record expires after the
+-- retention, and dead letters older than the retention are trimmed, so
+-- Redis holds a bounded window of finished jobs.
+local function retire(key, now, retention_ms, dead_letter)
+  redis.call('PEXPIRE', key, retention_ms)
+  if dead_letter then
+    redis.call('ZREMRANGEBYSCORE', DEAD, '-inf', '(' .. string.format('%d', now - retention_ms))
+  end
+end
+
 -- Integers as plain decimal strings (no exponent).
 local function int(n)
   return string.format('%d', n)

@@ -49,6 +49,7 @@ pub fn pipeline_config(test: &str) -> PipelineConfig {
         retry_backoff_ms: 100,
         lease_ms: 30_000,
         sweep_batch: 16,
+        retention_ms: 3_600_000,
     }
 }
 
