@@ -316,7 +316,12 @@ fn api(
     detail: &mut Map<String, Value>,
 ) -> Result<(), String> {
     observer.flush()?;
-    let platform = Platform::start(redis, azurite, PlatformOptions::api_only());
+    // The bench measures the API itself, not the tenants' submit limits.
+    let platform = Platform::start(
+        redis,
+        azurite,
+        PlatformOptions::api_only().var("submit_limits", "0/0/0"),
+    );
     let pid = procfs::child_with_arg(&format!("127.0.0.1:{}", platform.port))
         .ok_or("cannot find the runtime process")?;
     let redis_pid = procfs::child_with_arg(&format!("127.0.0.1:{}", redis.port));

@@ -128,6 +128,42 @@ fn number(
     }
 }
 
+/// A tenant's submit limits; 0 turns a limit off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SubmitLimits {
+    /// Token bucket refill: submissions per second, sustained.
+    pub rate_per_second: u32,
+    /// Token bucket size: submissions in a burst.
+    pub burst: u32,
+    /// Unfinished (queued or running) jobs the tenant may have.
+    pub max_queued: u32,
+}
+
+impl SubmitLimits {
+    /// No limit at all.
+    pub const UNLIMITED: Self = Self {
+        rate_per_second: 0,
+        burst: 0,
+        max_queued: 0,
+    };
+
+    /// Parse `rate_per_second/burst/max_queued`, e.g. `20/40/1000`.
+    pub fn parse(text: &str) -> Option<Self> {
+        let mut parts = text.trim().split('/').map(|p| p.trim().parse::<u32>().ok());
+        let (Some(Some(rate_per_second)), Some(Some(burst)), Some(Some(max_queued)), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return None;
+        };
+        // A rate needs a bucket of at least one token.
+        (rate_per_second == 0 || burst >= 1).then_some(Self {
+            rate_per_second,
+            burst,
+            max_queued,
+        })
+    }
+}
+
 /// How long an outbound HTTP request (Blob Storage) may wait, passed to the
 /// runtime as wasi:http `request-options`. Spin's defaults are 600 s each,
 /// against a 30 s lease: one hung call would stall the worker and let the

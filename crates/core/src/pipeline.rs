@@ -30,7 +30,7 @@ use std::sync::OnceLock;
 use serde::{Deserialize, Serialize};
 use sha1::{Digest, Sha1};
 
-use crate::config::PipelineConfig;
+use crate::config::{PipelineConfig, SubmitLimits};
 pub use crate::error::PipelineError;
 use crate::ports::{Redis, RedisArg, RedisValue};
 
@@ -68,6 +68,23 @@ pub enum SubmitOutcome {
         /// The job the key belongs to.
         existing_id: String,
     },
+    /// The tenant is over a submit limit; nothing was written.
+    Limited(Limited),
+}
+
+/// Which submit limit a tenant hit, and when to come back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limited {
+    /// `true`: too many unfinished jobs; `false`: over the submit rate.
+    pub queued: bool,
+    /// When a retry can succeed, in milliseconds.
+    pub retry_after_ms: u64,
+    /// The limit (bucket size, or the cap on unfinished jobs).
+    pub limit: u64,
+    /// What is left of it now (0).
+    pub remaining: u64,
+    /// Seconds until the limit is whole again.
+    pub reset_seconds: u64,
 }
 
 /// A job's state.
@@ -256,6 +273,11 @@ impl Keys {
         format!("{}:dead", self.tag).into()
     }
 
+    /// A per-tenant key: `queued` (unfinished jobs), `bucket` (submit rate).
+    fn tenant(&self, kind: &str, tenant: &str) -> RedisArg {
+        format!("{}:{kind}:{tenant}", self.tag).into()
+    }
+
     fn idempotency(&self, tenant: &str, key: &str) -> RedisArg {
         format!("{}:idem:{tenant}:{key}", self.tag).into()
     }
@@ -394,15 +416,32 @@ pub fn is_valid_id(id: &str) -> bool {
         })
 }
 
-/// Record a job as `queued` and publish its id, atomically (1 round trip).
+/// Record a job as `queued` and publish its id, atomically (1 round trip),
+/// with no submit limits.
 pub fn submit(
     redis: &impl Redis,
     cfg: &PipelineConfig,
     job: NewJob,
 ) -> Result<SubmitOutcome, PipelineError> {
+    submit_limited(redis, cfg, job, &SubmitLimits::UNLIMITED)
+}
+
+/// Record a job as `queued` and publish its id, atomically (1 round trip),
+/// unless the tenant is over one of `limits` (checked in the same script).
+pub fn submit_limited(
+    redis: &impl Redis,
+    cfg: &PipelineConfig,
+    job: NewJob,
+    limits: &SubmitLimits,
+) -> Result<SubmitOutcome, PipelineError> {
     let id = new_job_id()?;
     let k = Keys::new(cfg);
-    let mut keys = vec![k.job(&id), k.due()];
+    let mut keys = vec![
+        k.job(&id),
+        k.due(),
+        k.tenant("queued", &job.tenant),
+        k.tenant("bucket", &job.tenant),
+    ];
     if let Some(idem) = &job.idempotency_key {
         keys.push(k.idempotency(&job.tenant, idem));
     }
@@ -421,6 +460,9 @@ pub fn submit(
             job.idempotency_key.unwrap_or_default().into(),
             RedisArg::Int(cfg.max_attempts.into()),
             RedisArg::Int(IDEMPOTENCY_TTL_SECONDS),
+            RedisArg::Int(limits.rate_per_second.into()),
+            RedisArg::Int(limits.burst.into()),
+            RedisArg::Int(limits.max_queued.into()),
         ],
     )?;
     match tag(&reply)?.as_str() {
@@ -429,6 +471,19 @@ pub fn submit(
         "conflict" if reply.len() == 2 => Ok(SubmitOutcome::IdempotencyConflict {
             existing_id: text(&reply[1])?,
         }),
+        "limited" if reply.len() == 6 => {
+            let n = |v: &RedisValue| {
+                u64::try_from(integer(v)?)
+                    .map_err(|_| PipelineError::Internal("negative number in a limit reply".into()))
+            };
+            Ok(SubmitOutcome::Limited(Limited {
+                queued: text(&reply[1])? == "queued",
+                retry_after_ms: n(&reply[2])?,
+                limit: n(&reply[3])?,
+                remaining: n(&reply[4])?,
+                reset_seconds: n(&reply[5])?,
+            }))
+        }
         other => Err(PipelineError::Internal(format!(
             "unexpected submit reply `{other}`"
         ))),

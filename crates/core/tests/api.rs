@@ -535,3 +535,88 @@ fn every_response_carries_a_request_id() {
     let response = api.call(req);
     assert_eq!(response.header("x-request-id"), Some("trace-abc.1"));
 }
+
+fn text_submit(key: &str, text: &str) -> ApiRequest {
+    submit(
+        key,
+        &json!({"type": "text-stats", "input": {"text": text}}).to_string(),
+        None,
+    )
+}
+
+#[test]
+fn over_a_submit_limit_is_429_with_rate_limit_headers() {
+    use platform_core::config::SubmitLimits;
+    let mut api = Api::new("api-limits");
+    // demo: 1 per second in bursts of 2; acme: at most 3 unfinished jobs.
+    api.config.tenant_submit_limits = vec![
+        ("demo".into(), SubmitLimits::parse("1/2/0").unwrap()),
+        ("acme".into(), SubmitLimits::parse("0/0/3").unwrap()),
+    ];
+    for i in 0..2 {
+        assert_eq!(api.call(text_submit(DEMO, &format!("d{i}"))).status, 202);
+    }
+    let limited = api.call(text_submit(DEMO, "d2"));
+    assert_eq!(limited.status, 429);
+    assert_eq!(problem_slug(&limited), "rate-limited");
+    assert_eq!(limited.header("retry-after"), Some("1"));
+    assert_eq!(limited.header("ratelimit-limit"), Some("2"));
+    assert_eq!(limited.header("ratelimit-remaining"), Some("0"));
+    assert!(limited.header("ratelimit-reset").is_some());
+    // An idempotent replay is never limited.
+    let first = api.call(submit(DEMO, HELLO, Some("k")));
+    assert_eq!(first.status, 429, "still over the rate");
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    assert_eq!(api.call(submit(DEMO, HELLO, Some("k"))).status, 202);
+    assert_eq!(api.call(submit(DEMO, HELLO, Some("k"))).status, 200);
+
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let response = api.call(text_submit(ACME, &format!("a{i}")));
+        assert_eq!(response.status, 202);
+        ids.push(json_body(&response)["id"].as_str().unwrap().to_string());
+    }
+    let capped = api.call(text_submit(ACME, "a3"));
+    assert_eq!(capped.status, 429);
+    assert_eq!(problem_slug(&capped), "too-many-queued");
+    assert_eq!(capped.header("ratelimit-limit"), Some("3"));
+    // Once they finish (the worker takes every due job), there is room again.
+    assert_eq!(api.work(&ids[0]).succeeded, 6);
+    for i in 3..6 {
+        assert_eq!(api.call(text_submit(ACME, &format!("a{i}"))).status, 202);
+    }
+    assert_eq!(api.call(text_submit(ACME, "a6")).status, 429);
+}
+
+#[test]
+fn a_flooding_tenant_delays_another_by_at_most_its_own_cap() {
+    use platform_core::config::SubmitLimits;
+    common::require_azurite();
+    let mut api = Api::new("api-fair");
+    api.config.submit_limits = SubmitLimits::parse("0/0/5").unwrap();
+    api.config.pipeline.sweep_batch = 1;
+    // demo floods: only its first 5 jobs get in.
+    let accepted = (0..50)
+        .filter(|i| api.call(text_submit(DEMO, &format!("flood {i}"))).status == 202)
+        .count();
+    assert_eq!(accepted, 5);
+    let acme = api.call(text_submit(ACME, "mine"));
+    assert_eq!(acme.status, 202);
+    let acme_id = json_body(&acme)["id"].as_str().unwrap().to_string();
+    // One worker takes the oldest due job at a time: acme's job runs after
+    // at most demo's 5, however many demo tried to submit.
+    let mut processed = 0;
+    loop {
+        let report = api.work("next");
+        assert_eq!(report.claimed, 1, "a job was due");
+        processed += 1;
+        let status = json_body(&api.call(get(&format!("/api/v1/jobs/{acme_id}"), Some(ACME))))
+            ["status"]
+            .clone();
+        if status == "succeeded" {
+            break;
+        }
+        assert!(processed < 6, "acme's job waited behind {processed} jobs");
+    }
+    assert_eq!(processed, 6);
+}

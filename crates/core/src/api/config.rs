@@ -5,7 +5,7 @@ use std::fmt;
 use sha2::{Digest, Sha256};
 
 pub use crate::config::ConfigError;
-use crate::config::{BlobConfig, HttpTimeouts, PipelineConfig};
+use crate::config::{BlobConfig, HttpTimeouts, PipelineConfig, SubmitLimits};
 use crate::log::Level;
 
 /// Default for `max_body_bytes`: 8 MiB.
@@ -141,6 +141,20 @@ pub struct ApiConfig {
     pub blob: BlobConfig,
     /// Timeouts of Blob Storage calls.
     pub http_timeouts: HttpTimeouts,
+    /// Submit limits of tenants without their own.
+    pub submit_limits: SubmitLimits,
+    /// Tenants' own submit limits.
+    pub tenant_submit_limits: Vec<(String, SubmitLimits)>,
+}
+
+impl ApiConfig {
+    /// The submit limits of `tenant`.
+    pub fn limits_for(&self, tenant: &str) -> SubmitLimits {
+        self.tenant_submit_limits
+            .iter()
+            .find(|(t, _)| t == tenant)
+            .map_or(self.submit_limits, |(_, limits)| *limits)
+    }
 }
 
 impl ApiConfig {
@@ -162,6 +176,32 @@ impl ApiConfig {
                 _ => return Err(invalid("max_body_bytes", "must be a positive integer")),
             },
         };
+        let limits_error = "expected `rate_per_second/burst/max_queued`, e.g. `20/40/1000` (0 turns a limit off; a rate needs a burst of at least 1)";
+        let submit_limits = match lookup("submit_limits") {
+            None => SubmitLimits::UNLIMITED,
+            Some(value) => {
+                SubmitLimits::parse(&value).ok_or_else(|| invalid("submit_limits", limits_error))?
+            }
+        };
+        let mut tenant_submit_limits = Vec::new();
+        for entry in lookup("tenant_submit_limits")
+            .unwrap_or_default()
+            .split(',')
+            .filter(|e| !e.trim().is_empty())
+        {
+            let parsed = entry
+                .split_once('=')
+                .and_then(|(tenant, limits)| {
+                    Some((tenant.trim().to_string(), SubmitLimits::parse(limits)?))
+                })
+                .filter(|(tenant, _)| !tenant.is_empty());
+            tenant_submit_limits.push(parsed.ok_or_else(|| {
+                invalid(
+                    "tenant_submit_limits",
+                    "expected comma-separated `tenant=rate_per_second/burst/max_queued`",
+                )
+            })?);
+        }
         let log_level = match lookup("log_level") {
             None => Level::Info,
             Some(value) => value
@@ -175,6 +215,8 @@ impl ApiConfig {
             pipeline,
             blob,
             http_timeouts,
+            submit_limits,
+            tenant_submit_limits,
         })
     }
 }

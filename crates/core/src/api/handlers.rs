@@ -274,7 +274,33 @@ fn submit<R: Redis, H>(req: &ApiRequest, ctx: &ApiContext<'_, R, H>, tenant: &st
         idempotency_key,
     };
     let redis = open(ctx)?;
-    match engine::submit(&redis, &ctx.config.pipeline, new_job).map_err(pipeline_problem)? {
+    let limits = ctx.config.limits_for(tenant);
+    match engine::submit_limited(&redis, &ctx.config.pipeline, new_job, &limits)
+        .map_err(pipeline_problem)?
+    {
+        SubmitOutcome::Limited(limited) => {
+            let (slug, title, detail) = if limited.queued {
+                (
+                    "too-many-queued",
+                    "Too many unfinished jobs",
+                    "this tenant has as many unfinished jobs as it may have; submit more once some finish",
+                )
+            } else {
+                (
+                    "rate-limited",
+                    "Too many submissions",
+                    "this tenant is over its submission rate; retry after `Retry-After` seconds",
+                )
+            };
+            Err(Problem::new(429, slug, title, detail)
+                .header(
+                    "retry-after",
+                    limited.retry_after_ms.div_ceil(1000).max(1).to_string(),
+                )
+                .header("ratelimit-limit", limited.limit.to_string())
+                .header("ratelimit-remaining", limited.remaining.to_string())
+                .header("ratelimit-reset", limited.reset_seconds.max(1).to_string()))
+        }
         SubmitOutcome::Created(job) => Ok(ApiResponse::json(202, &job_json(&job, false))
             .with_header("location", job_path(&job.id))),
         SubmitOutcome::Existing(job) => Ok(ApiResponse::json(200, &job_json(&job, false))

@@ -87,7 +87,7 @@ pub const ROUTES: &[Route] = &[
         template: "/api/v1/jobs",
         access: Access::Tenant,
         body: true,
-        statuses: &[200, 202, 400, 401, 409, 413, 415, 422, 500, 503],
+        statuses: &[200, 202, 400, 401, 409, 413, 415, 422, 429, 500, 503],
     },
     Route {
         id: RouteId::GetJob,

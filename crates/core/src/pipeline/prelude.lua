@@ -23,6 +23,12 @@ end
 -- retention, and dead letters older than the retention are trimmed, so
 -- Redis holds a bounded window of finished jobs.
 local function retire(key, now, retention_ms, dead_letter)
+  -- One unfinished job fewer for its tenant (the submit limit's count).
+  local tenant = redis.call('HGET', key, 'tenant')
+  if tenant then
+    local queued = P .. ':queued:' .. tenant
+    if redis.call('DECR', queued) <= 0 then redis.call('DEL', queued) end
+  end
   redis.call('PEXPIRE', key, retention_ms)
   if dead_letter then
     redis.call('ZREMRANGEBYSCORE', DEAD, '-inf', '(' .. string.format('%d', now - retention_ms))
