@@ -242,6 +242,8 @@ script!(DEAD_LETTERS, "dead_letters.lua");
 script!(REDRIVE, "redrive.lua");
 script!(RELEASE, "release.lua");
 script!(BACKLOG, "backlog.lua");
+script!(DEFER, "defer.lua");
+script!(REDRIVE_ALL, "redrive_all.lua");
 
 /// The key names of a pipeline, all sharing one hash tag (`{prefix}`), so
 /// that every key a script touches is in one cluster slot.
@@ -630,6 +632,36 @@ pub fn fail(
     }
 }
 
+/// Put a claimed job back in the queue without spending an attempt, due in
+/// `delay_ms`, with `error` as its reason: for failures that are not the
+/// job's (the result storage refusing the credentials). `Ok(false)`: fenced
+/// out, nothing changed (1 round trip).
+pub fn defer(
+    redis: &impl Redis,
+    cfg: &PipelineConfig,
+    job: &ClaimedJob,
+    delay_ms: u64,
+    error: &str,
+) -> Result<bool, PipelineError> {
+    let k = Keys::new(cfg);
+    let reply = eval(
+        redis,
+        &DEFER,
+        vec![k.job(&job.id), k.due()],
+        vec![
+            k.prefix(),
+            job.id.as_str().into(),
+            job.token.to_string().into(),
+            RedisArg::Int(i64::try_from(delay_ms).unwrap_or(i64::MAX)),
+            error.into(),
+        ],
+    )?;
+    match reply.first() {
+        Some(value) => Ok(integer(value)? == 1),
+        None => Err(PipelineError::Internal("empty defer reply".into())),
+    }
+}
+
 /// Hand back claimed jobs that this worker will not start: each one still
 /// held under its claim token returns to `queued`, due now, with the claim's attempt
 /// undone, and is published so another worker picks it up (1 round trip).
@@ -756,6 +788,29 @@ pub fn backlog(redis: &impl Redis, cfg: &PipelineConfig) -> Result<Backlog, Pipe
         scheduled: count(scheduled)?,
         dead: count(dead)?,
     })
+}
+
+/// Re-drive up to `limit` dead-lettered jobs, oldest first (1 round trip):
+/// after an outage (expired credentials, say) dead-lettered many. Returns
+/// how many were re-driven.
+pub fn redrive_all(
+    redis: &impl Redis,
+    cfg: &PipelineConfig,
+    limit: u32,
+) -> Result<u32, PipelineError> {
+    let k = Keys::new(cfg);
+    let reply = eval(
+        redis,
+        &REDRIVE_ALL,
+        vec![k.due(), k.dead()],
+        vec![
+            k.prefix(),
+            cfg.channel.as_str().into(),
+            RedisArg::Int(limit.into()),
+        ],
+    )?;
+    let count = reply.first().map(integer).transpose()?.unwrap_or(0);
+    Ok(u32::try_from(count).unwrap_or(0))
 }
 
 /// Check that Redis answers (1 round trip).

@@ -39,6 +39,9 @@ pub struct WorkerReport {
     pub fenced: u32,
     /// Claimed jobs handed back unstarted because half the lease had passed.
     pub released: u32,
+    /// Jobs put back without spending an attempt: the result storage
+    /// refused the credentials.
+    pub deferred: u32,
 }
 
 /// How one claimed job ended, for the log line.
@@ -50,6 +53,11 @@ enum Outcome {
     Failed {
         status: Option<JobStatus>,
         reason: String,
+        detail: String,
+    },
+    /// Put back without spending an attempt (`None`: fenced out).
+    Deferred {
+        deferred: bool,
         detail: String,
     },
     Fenced,
@@ -68,7 +76,20 @@ pub mod reasons {
     pub const STORE_FAILED: &str = "the result could not be stored";
     /// The result storage was unavailable (retried while attempts remain).
     pub const STORE_FAILED_TRANSIENT: &str = "the result storage was unavailable";
+    /// The result storage refused the worker's credentials: the job waits,
+    /// without spending an attempt, until they are fixed.
+    pub const STORE_AUTH: &str =
+        "the result storage refused the service's credentials; the job waits for them to be fixed";
 }
+
+/// How long a job waits after the result storage refused the credentials
+/// (an expired SAS, a revoked key) before it is tried again; no attempt is
+/// spent, so an outage of the credentials never dead-letters jobs.
+pub const AUTH_RETRY_MS: u64 = 60_000;
+
+/// The `msg` of the error log line an alert matches when the result storage
+/// refuses the credentials.
+pub const AUTH_ALERT: &str = "blob storage rejected the credentials";
 
 /// Handle one message: claim, run, store, complete. Never panics on bad input;
 /// returns `Err` only when Redis fails.
@@ -178,6 +199,20 @@ pub async fn handle_message(
                     }
                 }
             }
+            Outcome::Deferred { deferred, detail } => {
+                line.insert("error".into(), json!(detail));
+                if *deferred {
+                    report.deferred += 1;
+                    line.insert("outcome".into(), json!("deferred"));
+                    line.insert("retry_in_ms".into(), json!(AUTH_RETRY_MS));
+                } else {
+                    report.fenced += 1;
+                    line.insert("outcome".into(), json!("fenced"));
+                }
+                // One line an alert matches: `level=error`, this `msg`.
+                log.log(Level::Error, AUTH_ALERT, line);
+                continue;
+            }
             Outcome::Fenced => {
                 report.fenced += 1;
                 line.insert("outcome".into(), json!("fenced"));
@@ -222,6 +257,15 @@ async fn process<H: Http>(
 
     let name = format!("{}/{}.{}", job.tenant, job.id, output.extension);
     let store_failed = |e: crate::blob::BlobError| {
+        if let crate::blob::BlobError::Auth { .. } = e {
+            // Not the job's fault, and retrying soon will not help: wait
+            // for the credentials without spending an attempt.
+            let deferred = pipeline::defer(redis, cfg, job, AUTH_RETRY_MS, reasons::STORE_AUTH)?;
+            return Ok(Outcome::Deferred {
+                deferred,
+                detail: format!("storing the result failed: {e}"),
+            });
+        }
         let reason = if e.is_transient() {
             reasons::STORE_FAILED_TRANSIENT
         } else {

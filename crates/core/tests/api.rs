@@ -620,3 +620,43 @@ fn a_flooding_tenant_delays_another_by_at_most_its_own_cap() {
     }
     assert_eq!(processed, 6);
 }
+
+#[test]
+fn the_operator_redrives_dead_letters_in_bulk() {
+    let mut api = Api::new("api-redrive-all");
+    api.config.pipeline.max_attempts = 1;
+    let redis = common::redis();
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let created = json_body(&api.call(text_submit(DEMO, &format!("bulk {i}"))));
+        let id = created["id"].as_str().unwrap().to_string();
+        let claimed = platform_core::pipeline::claim(&redis, &api.config.pipeline, Some(&id))
+            .unwrap()
+            .remove(0);
+        platform_core::pipeline::fail(&redis, &api.config.pipeline, &claimed, "x", false).unwrap();
+        ids.push(id);
+    }
+    let redrive = |limit: u32| {
+        let mut req = post("/api/v1/admin/dead-letters/redrive", ADMIN, "");
+        req.query = format!("limit={limit}");
+        api.call(req)
+    };
+    assert_eq!(
+        api.call(post("/api/v1/admin/dead-letters/redrive", DEMO, ""))
+            .status,
+        401
+    );
+    assert_eq!(redrive(0).status, 400);
+    let first = redrive(3);
+    assert_eq!(first.status, 200);
+    assert_eq!(json_body(&first), json!({"redriven": 3}));
+    assert_eq!(json_body(&redrive(100)), json!({"redriven": 2}));
+    assert_eq!(json_body(&redrive(100)), json!({"redriven": 0}));
+    for id in &ids {
+        let job = json_body(&api.call(get(&format!("/api/v1/jobs/{id}"), Some(DEMO))));
+        assert_eq!(
+            (job["status"].as_str(), job["attempts"].as_u64()),
+            (Some("queued"), Some(0))
+        );
+    }
+}

@@ -459,3 +459,44 @@ fn a_result_stored_by_an_earlier_run_is_recorded_at_its_stored_size() {
         Some(earlier.len() as u64)
     );
 }
+
+#[test]
+fn refused_credentials_do_not_spend_attempts() {
+    require_azurite();
+    let redis = redis();
+    let cfg = PipelineConfig {
+        max_attempts: 1,
+        ..pipeline_config("auth")
+    };
+    let blob = blob_config("auth");
+    // An expired SAS or a rotated key: the storage answers 403.
+    let refused = BlobConfig {
+        auth: BlobAuth::SharedKey { key: vec![7; 64] },
+        ..blob.clone()
+    };
+    let id = submit(&redis, &cfg, "text-stats", &json!({"text": "x"}));
+    for _ in 0..3 {
+        let report = work(id.as_bytes(), &cfg, &refused, &redis).unwrap();
+        assert_eq!(report.failed, 0, "{report:?}");
+        let record = pipeline::get(&redis, &cfg, &id).unwrap().unwrap();
+        assert_eq!((record.status, record.attempts), (JobStatus::Queued, 0));
+        assert!(record.error.unwrap().contains("credentials"));
+        // It waits a while before the next try; make it due now.
+        assert!(due_score(&redis, &cfg, &id).unwrap() > redis_now(&redis) + 30_000);
+        redis
+            .execute(
+                "ZADD",
+                &[
+                    format!("{{{}}}:due", cfg.key_prefix).into(),
+                    "0".into(),
+                    id.as_str().into(),
+                ],
+            )
+            .unwrap();
+    }
+    // The credentials are fixed: its one attempt succeeds.
+    let report = work(id.as_bytes(), &cfg, &blob, &redis).unwrap();
+    assert_eq!(report.succeeded, 1);
+    let record = pipeline::get(&redis, &cfg, &id).unwrap().unwrap();
+    assert_eq!((record.status, record.attempts), (JobStatus::Succeeded, 1));
+}

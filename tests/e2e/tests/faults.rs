@@ -101,9 +101,10 @@ fn a_job_whose_worker_dies_mid_run_completes_after_restart() {
     let client = api.client();
 
     // The CPU-bound job type with a 12-megapixel image (about 0.7 s of work),
-    // so that it is still running when the worker is killed.
+    // so that it is still running when the worker is killed. Scaled to 256
+    // pixels: to 1024 its working set (84 MiB) is over the thumbnail limit.
     let png = test_png(4000, 3000);
-    let body = thumbnail_job(&png, 1024, 1024);
+    let body = thumbnail_job(&png, 256, 256);
     let id = client.submit_ok(DEMO_KEY, &body);
 
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -56,6 +56,7 @@ pub(super) async fn dispatch<R: Redis, H: Http>(
         RouteId::Redrive => redrive(ctx, job_id),
         RouteId::Sweep => sweep(ctx),
         RouteId::Backlog => backlog(ctx),
+        RouteId::RedriveAll => redrive_all(req, ctx),
     }
 }
 
@@ -478,6 +479,14 @@ fn sweep<R: Redis, H>(ctx: &ApiContext<'_, R, H>) -> Handled {
     let redis = open(ctx)?;
     let published = engine::sweep(&redis, &ctx.config.pipeline).map_err(pipeline_problem)?;
     Ok(ApiResponse::json(200, &json!({ "published": published })))
+}
+
+fn redrive_all<R: Redis, H>(req: &ApiRequest, ctx: &ApiContext<'_, R, H>) -> Handled {
+    let (_, limit) = page(&req.query)?;
+    let redis = open(ctx)?;
+    let redriven =
+        engine::redrive_all(&redis, &ctx.config.pipeline, limit).map_err(pipeline_problem)?;
+    Ok(ApiResponse::json(200, &json!({ "redriven": redriven })))
 }
 
 fn backlog<R: Redis, H>(ctx: &ApiContext<'_, R, H>) -> Handled {

@@ -24,6 +24,8 @@ pub enum RouteId {
     Sweep,
     /// `GET /api/v1/admin/backlog`.
     Backlog,
+    /// `POST /api/v1/admin/dead-letters/redrive`.
+    RedriveAll,
 }
 
 /// Who may call a route.
@@ -128,6 +130,14 @@ pub const ROUTES: &[Route] = &[
         access: Access::Admin,
         body: false,
         statuses: &[200, 401, 500, 503],
+    },
+    Route {
+        id: RouteId::RedriveAll,
+        method: "POST",
+        template: "/api/v1/admin/dead-letters/redrive",
+        access: Access::Admin,
+        body: false,
+        statuses: &[200, 400, 401, 500, 503],
     },
     Route {
         id: RouteId::Backlog,
