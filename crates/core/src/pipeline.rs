@@ -813,6 +813,25 @@ pub fn redrive_all(
     Ok(u32::try_from(count).unwrap_or(0))
 }
 
+/// Wait until `replicas` replicas have acknowledged this connection's
+/// writes, or `timeout_ms` (Redis `WAIT`, 1 round trip); returns how many
+/// did. Run on the connection that submitted, right after it.
+pub fn wait_for_replicas(
+    redis: &impl Redis,
+    replicas: u32,
+    timeout_ms: u64,
+) -> Result<u32, PipelineError> {
+    let reply = redis.execute(
+        "WAIT",
+        &[
+            RedisArg::Int(replicas.into()),
+            RedisArg::Int(i64::try_from(timeout_ms).unwrap_or(i64::MAX)),
+        ],
+    )?;
+    let acked = reply.first().map(integer).transpose()?.unwrap_or(0);
+    Ok(u32::try_from(acked).unwrap_or(0))
+}
+
 /// Check that Redis answers (1 round trip).
 pub fn ping(redis: &impl Redis) -> Result<(), PipelineError> {
     redis.execute("PING", &[])?;

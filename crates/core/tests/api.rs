@@ -660,3 +660,57 @@ fn the_operator_redrives_dead_letters_in_bulk() {
         );
     }
 }
+
+fn info(redis: &NativeRedis, section: &str) -> String {
+    match &redis.execute("INFO", &[section.into()]).unwrap()[0] {
+        RedisValue::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn with_a_replica_a_submit_waits_for_its_acknowledgement_within_a_bound() {
+    let primary = OwnRedis::start();
+    let replica = OwnRedis::start();
+    let p = NativeRedis::new(&primary.url).unwrap();
+    let r = NativeRedis::new(&replica.url).unwrap();
+    let port = primary.url.rsplit(':').next().unwrap().to_string();
+    r.execute("REPLICAOF", &["127.0.0.1".into(), port.into()])
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !info(&r, "replication").contains("master_link_status:up") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the replica never synced"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+
+    let mut api = Api::new("api-wait").with_redis(&primary.url);
+    api.config.wait_replicas = 1;
+    api.config.wait_timeout_ms = 200;
+    let created = api.call(submit(DEMO, HELLO, None));
+    assert_eq!(created.status, 202);
+    assert!(
+        info(&p, "commandstats").contains("cmdstat_wait:calls=1"),
+        "the submit did not WAIT"
+    );
+    // Acknowledged: the replica has the job already.
+    let id = json_body(&created)["id"].as_str().unwrap().to_string();
+    let key = format!("{{{}}}:job:{id}", api.config.pipeline.key_prefix);
+    assert_eq!(
+        r.execute("EXISTS", &[key.into()]).unwrap(),
+        vec![RedisValue::Int(1)]
+    );
+
+    // Asking for more replicas than there are: the wait is bounded.
+    api.config.wait_replicas = 2;
+    let started = std::time::Instant::now();
+    assert_eq!(api.call(submit(DEMO, HELLO, None)).status, 202);
+    let waited = started.elapsed();
+    assert!(
+        waited >= std::time::Duration::from_millis(200)
+            && waited < std::time::Duration::from_secs(2),
+        "{waited:?}"
+    );
+}

@@ -145,6 +145,11 @@ pub struct ApiConfig {
     pub submit_limits: SubmitLimits,
     /// Tenants' own submit limits.
     pub tenant_submit_limits: Vec<(String, SubmitLimits)>,
+    /// Replicas that must acknowledge a new job before the `202` (Redis
+    /// `WAIT`); 0: do not wait (no replica).
+    pub wait_replicas: u32,
+    /// The longest a submit waits for them.
+    pub wait_timeout_ms: u64,
 }
 
 impl ApiConfig {
@@ -202,6 +207,17 @@ impl ApiConfig {
                 )
             })?);
         }
+        let small = |name: &'static str, default: u64, max: u64| match lookup(name) {
+            None => Ok(default),
+            Some(value) => value
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|n| *n <= max)
+                .ok_or_else(|| invalid(name, format!("expected an integer from 0 to {max}"))),
+        };
+        let wait_replicas = small("redis_wait_replicas", 0, 5)? as u32;
+        let wait_timeout_ms = small("redis_wait_timeout_ms", 100, 5_000)?;
         let log_level = match lookup("log_level") {
             None => Level::Info,
             Some(value) => value
@@ -217,6 +233,8 @@ impl ApiConfig {
             http_timeouts,
             submit_limits,
             tenant_submit_limits,
+            wait_replicas,
+            wait_timeout_ms,
         })
     }
 }

@@ -3,7 +3,7 @@
 pub use crate::jobs::{find, names};
 pub use crate::pipeline::{
     backlog, dead_letters, get, is_valid_id, ping, redrive, redrive_all, submit_limited, sweep,
-    JobRecord, JobStatus, NewJob, PipelineError, RedriveOutcome, SubmitOutcome,
+    wait_for_replicas, JobRecord, JobStatus, NewJob, PipelineError, RedriveOutcome, SubmitOutcome,
 };
 
 use crate::blob::{BlobClient, BlobError};

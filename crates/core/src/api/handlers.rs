@@ -49,7 +49,7 @@ pub(super) async fn dispatch<R: Redis, H: Http>(
         RouteId::Healthz => Ok(healthz()),
         RouteId::OpenApi => Ok(openapi()),
         RouteId::Readyz => readyz(ctx),
-        RouteId::SubmitJob => submit(req, ctx, tenant),
+        RouteId::SubmitJob => submit(req, ctx, tenant, log),
         RouteId::GetJob => get_job(ctx, tenant, job_id),
         RouteId::GetResult => get_result(ctx, tenant, job_id).await,
         RouteId::DeadLetters => dead_letters(req, ctx),
@@ -180,7 +180,12 @@ fn input_error(pointer: &str, message: &str) -> Value {
     json!({ "pointer": pointer, "message": message })
 }
 
-fn submit<R: Redis, H>(req: &ApiRequest, ctx: &ApiContext<'_, R, H>, tenant: &str) -> Handled {
+fn submit<R: Redis, H>(
+    req: &ApiRequest,
+    ctx: &ApiContext<'_, R, H>,
+    tenant: &str,
+    log: &mut RequestLog,
+) -> Handled {
     let limit = ctx.config.max_body_bytes;
     let declared = req
         .header("content-length")
@@ -302,8 +307,23 @@ fn submit<R: Redis, H>(req: &ApiRequest, ctx: &ApiContext<'_, R, H>, tenant: &st
                 .header("ratelimit-remaining", limited.remaining.to_string())
                 .header("ratelimit-reset", limited.reset_seconds.max(1).to_string()))
         }
-        SubmitOutcome::Created(job) => Ok(ApiResponse::json(202, &job_json(&job, false))
-            .with_header("location", job_path(&job.id))),
+        SubmitOutcome::Created(job) => {
+            // With a replica, a failover right after the 202 could lose the
+            // job: wait (bounded) for the replicas to have it first. Still
+            // 202 if they are late (logged): the job is on the primary, and
+            // a 503 would invite a duplicate submission.
+            if ctx.config.wait_replicas > 0 {
+                let acked = engine::wait_for_replicas(
+                    &redis,
+                    ctx.config.wait_replicas,
+                    ctx.config.wait_timeout_ms,
+                )
+                .map_err(pipeline_problem)?;
+                log.replicas_acked = Some(acked);
+            }
+            Ok(ApiResponse::json(202, &job_json(&job, false))
+                .with_header("location", job_path(&job.id)))
+        }
         SubmitOutcome::Existing(job) => Ok(ApiResponse::json(200, &job_json(&job, false))
             .with_header("location", job_path(&job.id))
             .with_header("idempotent-replayed", "true")),

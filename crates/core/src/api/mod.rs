@@ -118,6 +118,8 @@ pub struct ApiContext<'a, R, H> {
 pub(crate) struct RequestLog {
     pub(crate) route: Option<&'static str>,
     pub(crate) tenant: Option<String>,
+    /// Replicas that acknowledged a new job (`WAIT`), when waited for.
+    pub(crate) replicas_acked: Option<u32>,
 }
 
 /// How many body bytes the component should read into `req.body` before
@@ -232,6 +234,9 @@ pub(crate) fn log_fields(
     }
     if let Some(cause) = cause {
         fields.insert("error".into(), json!(cause));
+    }
+    if let Some(acked) = log.replicas_acked {
+        fields.insert("replicas_acked".into(), json!(acked));
     }
     fields
 }
