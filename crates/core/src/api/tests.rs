@@ -507,6 +507,7 @@ fn log_lines_name_the_route_template_and_tenant_but_no_secrets() {
     let log = RequestLog {
         route: Some("/api/v1/jobs/{id}"),
         tenant: Some("demo".into()),
+        replicas_acked: None,
     };
     let fields = log_fields(
         &req,
