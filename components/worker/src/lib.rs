@@ -30,8 +30,7 @@ async fn handle(message: &[u8]) -> anyhow::Result<()> {
     let log = Logger::new("worker", level);
     let configs = PipelineConfig::from_lookup(lookup).and_then(|pipeline| {
         let blob = BlobConfig::from_lookup(lookup)?;
-        let timeouts = HttpTimeouts::from_lookup(lookup)?;
-        timeouts.check_lease(pipeline.lease_ms)?;
+        let timeouts = HttpTimeouts::from_lookup(lookup)?.within_lease(pipeline.lease_ms);
         Ok((pipeline, blob, timeouts))
     });
     let (pipeline, blob, timeouts) = match configs {

@@ -218,19 +218,27 @@ impl HttpTimeouts {
         })
     }
 
-    /// The worker's check: a call that waits its whole connect and
-    /// first-byte timeouts must still leave half of the lease.
-    pub fn check_lease(&self, lease_ms: u64) -> Result<(), ConfigError> {
-        if (self.connect_ms + self.first_byte_ms) * 2 < lease_ms {
-            Ok(())
-        } else {
-            Err(ConfigError::Invalid {
-                name: "http_first_byte_timeout_ms",
-                reason: format!(
-                    "connect plus first-byte timeouts ({} ms) must be under half of `lease_ms` ({lease_ms} ms)",
-                    self.connect_ms + self.first_byte_ms
-                ),
-            })
+    /// The timeouts the worker uses under a `lease_ms` lease: a call that
+    /// waits its whole connect and first-byte timeouts must leave half of
+    /// the lease, so longer ones are cut down to fit (connect to at most an
+    /// eighth of the lease, first byte to the rest of the first half), and
+    /// between-bytes to at most half the lease.
+    pub fn within_lease(&self, lease_ms: u64) -> Self {
+        let half = lease_ms / 2;
+        if self.connect_ms + self.first_byte_ms < half {
+            return Self {
+                between_bytes_ms: self.between_bytes_ms.min(half.max(1)),
+                ..*self
+            };
+        }
+        let connect_ms = self.connect_ms.min(lease_ms / 8).max(1);
+        Self {
+            connect_ms,
+            first_byte_ms: self
+                .first_byte_ms
+                .min(half.saturating_sub(connect_ms + 1))
+                .max(1),
+            between_bytes_ms: self.between_bytes_ms.min(half.max(1)),
         }
     }
 }
@@ -418,9 +426,11 @@ mod tests {
     fn http_timeouts_default_well_under_half_the_lease() {
         let defaults = HttpTimeouts::from_lookup(lookup(&[])).unwrap();
         assert_eq!(defaults, HttpTimeouts::default());
-        defaults
-            .check_lease(PipelineConfig::default().lease_ms)
-            .unwrap();
+        assert_eq!(
+            defaults.within_lease(PipelineConfig::default().lease_ms),
+            defaults,
+            "the defaults fit the default lease"
+        );
         let set = HttpTimeouts::from_lookup(lookup(&[
             ("http_connect_timeout_ms", "500"),
             ("http_first_byte_timeout_ms", "20000"),
@@ -430,8 +440,17 @@ mod tests {
             (set.connect_ms, set.first_byte_ms, set.between_bytes_ms),
             (500, 20_000, 10_000)
         );
-        let err = set.check_lease(30_000).unwrap_err();
-        assert!(err.to_string().contains("lease_ms"), "{err}");
+        // Too long for a 30 s lease: cut to fit in half of it.
+        let fitted = set.within_lease(30_000);
+        assert_eq!(fitted.connect_ms, 500);
+        assert!(
+            fitted.connect_ms + fitted.first_byte_ms < 15_000,
+            "{fitted:?}"
+        );
+        // A 3 s lease with the defaults.
+        let short = HttpTimeouts::default().within_lease(3_000);
+        assert!(short.connect_ms + short.first_byte_ms < 1_500, "{short:?}");
+        assert!(short.between_bytes_ms <= 1_500, "{short:?}");
         for value in ["0", "600000", "x"] {
             let err = HttpTimeouts::from_lookup(lookup(&[("http_first_byte_timeout_ms", value)]))
                 .unwrap_err();
