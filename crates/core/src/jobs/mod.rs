@@ -83,7 +83,8 @@ pub fn names() -> impl Iterator<Item = &'static str> {
 
 /// The members of a JSON object named in `names`, as raw JSON text borrowed
 /// from `json` (nothing is copied or built per member), plus the names of up
-/// to `max_unknown` members not in `names`; parsing stops at the next one.
+/// to `max_unknown` members not in `names`; later unknown members are
+/// checked, not kept.
 /// A member given twice keeps its last value, as `serde_json::Value` does.
 ///
 /// `Err(None)`: `json` is not an object; `Err(Some(e))`: it is not valid
