@@ -436,6 +436,7 @@ fn a_succeeded_job_whose_result_is_gone_is_410() {
 struct OwnRedis {
     child: std::process::Child,
     url: String,
+    dir: std::path::PathBuf,
 }
 
 impl OwnRedis {
@@ -446,9 +447,14 @@ impl OwnRedis {
             .unwrap()
             .port();
         let bin = std::env::var("REDIS_SERVER_BIN").unwrap_or_else(|_| "redis-server".into());
+        // Its own directory: a replica writes the primary's snapshot there.
+        let dir = std::env::temp_dir().join(format!("api-redis-{}", common::unique()));
+        std::fs::create_dir_all(&dir).unwrap();
         let child = std::process::Command::new(&bin)
             .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
             .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(&dir)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -460,7 +466,7 @@ impl OwnRedis {
             assert!(std::time::Instant::now() < deadline, "redis did not start");
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
-        Self { child, url }
+        Self { child, url, dir }
     }
 }
 
@@ -468,6 +474,7 @@ impl Drop for OwnRedis {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
