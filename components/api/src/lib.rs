@@ -1,7 +1,8 @@
 //! The `api` component: every `/...` request goes to [`platform_core::api`].
 //!
 //! This crate only adapts: it reads the Spin variables, reads the request body
-//! up to `max_body_bytes + 1` bytes, opens Redis lazily through the Spin SDK and
+//! (only when the core's `body_limit` asks for it, up to `max_body_bytes + 1`
+//! bytes), opens Redis lazily through the Spin SDK and
 //! sends Blob Storage requests over Spin's outbound HTTP. It always returns a
 //! response: errors become problem bodies in the core, never an `Err` that the
 //! SDK would turn into a `500` carrying the error text.
@@ -24,29 +25,34 @@ mod export {
 
 async fn serve(request: IncomingRequest) -> Response {
     let config = ApiConfig::from_lookup(variable);
-    let limit = config
-        .as_ref()
-        .map(|c| c.max_body_bytes)
-        .unwrap_or(api::DEFAULT_MAX_BODY_BYTES);
-    let request = read_request(request, limit).await;
+    let (mut head, body) = read_head(request);
     let response = match &config {
         Ok(config) => {
+            // The core decides whether the body is read at all: only for a
+            // route that takes one, after authentication.
+            if let Some(limit) = api::body_limit(config, &head) {
+                let declared = head
+                    .header("content-length")
+                    .and_then(|v| v.trim().parse::<usize>().ok());
+                head.body = read_body(body, limit, declared).await;
+            }
             let open = || Ok(SpinRedis::lazy(variable("redis_address")));
+            let http = SpinHttp::new(config.http_timeouts);
             let ctx = ApiContext {
                 config,
                 redis: &open,
-                http: &SpinHttp,
+                http: &http,
             };
-            api::handle(request, &ctx).await
+            api::handle(head, &ctx).await
         }
-        Err(error) => api::handle_unconfigured(request, error),
+        // Misconfigured: no route takes a body.
+        Err(error) => api::handle_unconfigured(head, error),
     };
     into_response(response)
 }
 
-/// Convert the SDK request, reading at most `limit + 1` body bytes: enough for
-/// the core to see that a body is too large without buffering all of it.
-async fn read_request(request: IncomingRequest, limit: usize) -> ApiRequest {
+/// The request line and headers, with an empty body, and the unread request.
+fn read_head(request: IncomingRequest) -> (ApiRequest, IncomingRequest) {
     let method = request.method().to_string();
     let path_with_query = request.path_with_query().unwrap_or_else(|| "/".into());
     let (path, query) = match path_with_query.split_once('?') {
@@ -59,27 +65,28 @@ async fn read_request(request: IncomingRequest, limit: usize) -> ApiRequest {
         .into_iter()
         .map(|(name, value)| (name, String::from_utf8_lossy(&value).into_owned()))
         .collect();
-    let declared = headers
-        .iter()
-        .find(|(name, _)| name.eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, value)| value.trim().parse::<u64>().ok());
-    let mut body = Vec::new();
-    if declared.is_some_and(|n| n > limit as u64) {
-        // The core answers 413 from the header alone: do not read the body.
-        return ApiRequest {
-            method,
-            path,
-            query,
-            headers,
-            body,
-        };
-    }
+    let head = ApiRequest {
+        method,
+        path,
+        query,
+        headers,
+        body: Vec::new(),
+    };
+    (head, request)
+}
+
+/// Read at most `limit` body bytes: the core's limit plus one, enough for it
+/// to see that a body is too large without buffering all of it. With a
+/// `Content-Length` the buffer is allocated once at that size, so it never
+/// holds two copies while growing.
+async fn read_body(request: IncomingRequest, limit: usize, declared: Option<usize>) -> Vec<u8> {
+    let mut body = Vec::with_capacity(declared.unwrap_or(0).min(limit));
     let mut stream = request.into_body_stream();
     while let Some(chunk) = stream.next().await {
         match chunk {
             Ok(chunk) => {
                 body.extend_from_slice(&chunk);
-                if body.len() > limit {
+                if body.len() >= limit {
                     break;
                 }
             }
@@ -87,13 +94,7 @@ async fn read_request(request: IncomingRequest, limit: usize) -> ApiRequest {
             Err(_) => break,
         }
     }
-    ApiRequest {
-        method,
-        path,
-        query,
-        headers,
-        body,
-    }
+    body
 }
 
 fn into_response(response: ApiResponse) -> Response {

@@ -8,7 +8,7 @@
 //! before a Redis failure are recovered by lease expiry and the sweep.
 
 use anyhow::Context as _;
-use platform_core::config::{BlobConfig, PipelineConfig};
+use platform_core::config::{BlobConfig, HttpTimeouts, PipelineConfig};
 use platform_core::log::{Level, Logger};
 use platform_core::worker;
 use serde_json::{json, Map};
@@ -28,9 +28,12 @@ async fn handle(message: &[u8]) -> anyhow::Result<()> {
         .and_then(|l| l.parse().ok())
         .unwrap_or(Level::Info);
     let log = Logger::new("worker", level);
-    let configs = PipelineConfig::from_lookup(lookup)
-        .and_then(|pipeline| BlobConfig::from_lookup(lookup).map(|blob| (pipeline, blob)));
-    let (pipeline, blob) = match configs {
+    let configs = PipelineConfig::from_lookup(lookup).and_then(|pipeline| {
+        let blob = BlobConfig::from_lookup(lookup)?;
+        let timeouts = HttpTimeouts::from_lookup(lookup)?.within_lease(pipeline.lease_ms);
+        Ok((pipeline, blob, timeouts))
+    });
+    let (pipeline, blob, timeouts) = match configs {
         Ok(configs) => configs,
         Err(error) => {
             log.log(
@@ -42,7 +45,16 @@ async fn handle(message: &[u8]) -> anyhow::Result<()> {
         }
     };
     let redis = SpinRedis::lazy(lookup("redis_address"));
-    match worker::handle_message(message, &pipeline, &blob, &redis, &SpinHttp, &log).await {
+    match worker::handle_message(
+        message,
+        &pipeline,
+        &blob,
+        &redis,
+        &SpinHttp::new(timeouts),
+        &log,
+    )
+    .await
+    {
         Ok(report) => {
             log.log(
                 Level::Debug,

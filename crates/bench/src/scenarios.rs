@@ -323,13 +323,15 @@ fn api(
     // The API beside the worker-health component: its `/worker/healthz` does
     // no I/O and reads no variable, so it measures the runtime's own floor
     // per request in the same process, for the API's routes to compare with.
+    // The bench measures the API itself, not the tenants' submit limits.
     let platform = Platform::start(
         redis,
         azurite,
         PlatformOptions {
             components: vec!["api", "worker-health"],
             ..PlatformOptions::default()
-        },
+        }
+        .var("submit_limits", "0/0/0"),
     );
     let group = platform
         .process_group()
@@ -394,7 +396,7 @@ fn api(
         } = endpoint;
         let url = format!("{}{path}", platform.base_url());
         // Saturation, closed loop.
-        let due_before: u64 = observer.query("ZCARD", &["jobs:due"])?;
+        let due_before: u64 = observer.query("ZCARD", &["{jobs}:due"])?;
         let before = observer.snapshot()?;
         let cpu_before = procfs::group_cpu_seconds(group);
         let redis_cpu_before = redis_pid.and_then(procfs::cpu_seconds);
@@ -411,7 +413,7 @@ fn api(
         let after = observer.snapshot()?;
         let cpu_after = procfs::group_cpu_seconds(group);
         let redis_cpu_after = redis_pid.and_then(procfs::cpu_seconds);
-        let due_after: u64 = observer.query("ZCARD", &["jobs:due"])?;
+        let due_after: u64 = observer.query("ZCARD", &["{jobs}:due"])?;
         let delta = observer.delta(&before, &after);
         let good = sat.requests.saturating_sub(sat.non_2xx + sat.socket_errors);
         let good_rps = if sat.requests == 0 {
@@ -563,7 +565,7 @@ fn submit_one(
 fn wait_drained(observer: &mut Observer, timeout: Duration) -> Result<bool, String> {
     let deadline = Instant::now() + timeout;
     loop {
-        let due: u64 = observer.query("ZCARD", &["jobs:due"])?;
+        let due: u64 = observer.query("ZCARD", &["{jobs}:due"])?;
         if due == 0 {
             return Ok(true);
         }
@@ -609,7 +611,7 @@ fn wait_quiet(observer: &mut Observer, timeout: Duration) -> Result<bool, String
 fn job_times(observer: &mut Observer, ids: &[String]) -> Result<Vec<(f64, f64, f64)>, String> {
     let mut out = Vec::new();
     for id in ids {
-        let key = format!("jobs:job:{id}");
+        let key = format!("{{jobs}}:job:{id}");
         let values: Vec<Option<String>> = observer.query(
             "HMGET",
             &[&key, "status", "created_at", "started_at", "finished_at"],
@@ -927,8 +929,7 @@ fn native(
         };
         let claimed = pipeline::claim(&conn, &cfg, Some(&id)).map_err(|e| e.to_string())?;
         let job = claimed.first().ok_or("nothing claimed")?;
-        let input: Value = serde_json::from_str(&job.input_json).map_err(|e| e.to_string())?;
-        let output = kind.run(&input).map_err(|e| format!("{e:?}"))?;
+        let output = kind.run(&job.input_json).map_err(|e| format!("{e:?}"))?;
         let name = format!("{}/{}.{}", job.tenant, job.id, output.extension);
         let put = Instant::now();
         block_on(client.put_if_absent(&name, output.content_type, &output.bytes))
@@ -979,6 +980,148 @@ fn native(
         start.elapsed().as_secs_f64() * 1e3 / n.max(1) as f64,
     );
     observer.flush()?;
+    sustained_memory(plan, redis, figures)?;
+    fairness(redis, figures)?;
+    observer.flush()?;
+    Ok(())
+}
+
+/// Redis `used_memory` in bytes.
+fn used_memory(redis: &NativeRedis) -> Result<f64, String> {
+    use platform_core::ports::Redis as _;
+    let reply = redis
+        .execute("INFO", &["memory".into()])
+        .map_err(|e| e.to_string())?;
+    let text = match reply.first() {
+        Some(platform_core::ports::RedisValue::Bytes(b)) => {
+            String::from_utf8_lossy(b.as_slice()).into_owned()
+        }
+        other => return Err(format!("INFO memory: {other:?}")),
+    };
+    text.lines()
+        .find_map(|l| l.strip_prefix("used_memory:"))
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| "no used_memory in INFO".into())
+}
+
+/// A sustained run of submit+claim+complete with a short retention (2 s):
+/// finished jobs expire, so Redis `used_memory` stays flat instead of
+/// growing with every job. Reports it at the end of the first retention
+/// period and at the end of the run.
+fn sustained_memory(
+    plan: &Plan,
+    redis: &RedisServer,
+    figures: &mut RunFigures,
+) -> Result<(), String> {
+    let cfg = PipelineConfig {
+        key_prefix: "sustained".into(),
+        channel: "sustained".into(),
+        retention_ms: 2_000,
+        ..PipelineConfig::default()
+    };
+    let conn = NativeRedis::new(&redis.url()).map_err(|e| e.to_string())?;
+    let input = json!({"text": SMALL_TEXT});
+    let result = ResultRef {
+        blob: "demo/x.json".into(),
+        content_type: "application/json".into(),
+        bytes: 100,
+    };
+    let secs = if plan.native_jobs <= 1000 { 8.0 } else { 30.0 };
+    let start = Instant::now();
+    let (mut jobs, mut early, mut max) = (0u64, None, 0f64);
+    let mut next_sample = 1.0;
+    while start.elapsed().as_secs_f64() < secs {
+        let job = new_job("text-stats", &input);
+        let id = match pipeline::submit(&conn, &cfg, job).map_err(|e| e.to_string())? {
+            SubmitOutcome::Created(record) => record.id,
+            other => return Err(format!("submit: {other:?}")),
+        };
+        let claimed = pipeline::claim(&conn, &cfg, Some(&id)).map_err(|e| e.to_string())?;
+        let job = claimed.first().ok_or("nothing claimed")?;
+        pipeline::complete(&conn, &cfg, job, &result).map_err(|e| e.to_string())?;
+        jobs += 1;
+        let t = start.elapsed().as_secs_f64();
+        if t >= next_sample {
+            next_sample += 1.0;
+            let used = used_memory(&conn)?;
+            max = max.max(used);
+            if t >= 3.0 && early.is_none() {
+                early = Some(used);
+            }
+        }
+    }
+    let last = used_memory(&conn)?;
+    let mib = 1024.0 * 1024.0;
+    set(figures, "sustained.jobs", jobs as f64);
+    set(
+        figures,
+        "sustained.used_memory_after_3s_mib",
+        early.unwrap_or(last) / mib,
+    );
+    set(figures, "sustained.used_memory_end_mib", last / mib);
+    set(
+        figures,
+        "sustained.used_memory_max_mib",
+        max.max(last) / mib,
+    );
+    Ok(())
+}
+
+/// One tenant floods (1000 submissions, capped at 50 unfinished jobs), then
+/// another submits one job; one worker takes the oldest due job at a time.
+/// Reports how many jobs ran before the other tenant's: at most the
+/// flooder's cap, not its flood.
+fn fairness(redis: &RedisServer, figures: &mut RunFigures) -> Result<(), String> {
+    let cfg = PipelineConfig {
+        key_prefix: "fairness".into(),
+        channel: "fairness".into(),
+        sweep_batch: 1,
+        ..PipelineConfig::default()
+    };
+    let conn = NativeRedis::new(&redis.url()).map_err(|e| e.to_string())?;
+    let limits = platform_core::config::SubmitLimits {
+        rate_per_second: 0,
+        burst: 0,
+        max_queued: 50,
+    };
+    let input = json!({"text": SMALL_TEXT});
+    let mut accepted = 0;
+    for _ in 0..1000 {
+        let job = new_job("text-stats", &input);
+        if let SubmitOutcome::Created(_) =
+            pipeline::submit_limited(&conn, &cfg, job, &limits).map_err(|e| e.to_string())?
+        {
+            accepted += 1;
+        }
+    }
+    let mut other = new_job("text-stats", &input);
+    other.tenant = "acme".into();
+    let other =
+        match pipeline::submit_limited(&conn, &cfg, other, &limits).map_err(|e| e.to_string())? {
+            SubmitOutcome::Created(record) => record.id,
+            outcome => return Err(format!("the other tenant's submit: {outcome:?}")),
+        };
+    let result = ResultRef {
+        blob: "x".into(),
+        content_type: "application/json".into(),
+        bytes: 1,
+    };
+    let mut ahead = 0;
+    loop {
+        let claimed = pipeline::claim(&conn, &cfg, None).map_err(|e| e.to_string())?;
+        let job = claimed.first().ok_or("nothing due")?;
+        pipeline::complete(&conn, &cfg, job, &result).map_err(|e| e.to_string())?;
+        if job.id == other {
+            break;
+        }
+        ahead += 1;
+    }
+    set(figures, "fairness.flood_accepted", f64::from(accepted));
+    set(
+        figures,
+        "fairness.jobs_ahead_of_other_tenant",
+        f64::from(ahead),
+    );
     Ok(())
 }
 

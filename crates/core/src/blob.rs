@@ -84,15 +84,33 @@ impl<'a, H: Http> BlobClient<'a, H> {
             match response.status {
                 201 => return Ok(PutOutcome::Created),
                 412 => return Ok(PutOutcome::AlreadyExists),
-                409 if code == "BlobAlreadyExists" || code.is_empty() => {
-                    return Ok(PutOutcome::AlreadyExists)
-                }
+                // Only the code says the blob is there: another 409 (a
+                // lease, a pending copy, an unknown conflict) is an error.
+                409 if code == "BlobAlreadyExists" => return Ok(PutOutcome::AlreadyExists),
                 404 if code == "ContainerNotFound" && !created_container => {
                     self.ensure_container().await?;
                     created_container = true;
                 }
                 _ => return Err(status_error(&response)),
             }
+        }
+    }
+
+    /// The size of the blob `name` (`HEAD`), or `None` if absent.
+    pub async fn size(&self, name: &str) -> Result<Option<u64>, BlobError> {
+        let request = self.request("HEAD", Some(name), &[], Vec::new(), Vec::new(), now());
+        let response = self.send(request).await?;
+        match response.status {
+            200 => response
+                .header("content-length")
+                .and_then(|v| v.trim().parse().ok())
+                .map(Some)
+                .ok_or_else(|| BlobError::Status {
+                    status: 200,
+                    code: "MissingContentLength".into(),
+                }),
+            404 => Ok(None),
+            _ => Err(status_error(&response)),
         }
     }
 
@@ -512,6 +530,21 @@ mod tests {
             (
                 response(412, "ConditionNotMet"),
                 Ok(PutOutcome::AlreadyExists),
+            ),
+            // A conflict that is not "the blob exists" is not taken as stored.
+            (
+                response(409, "LeaseIdMissing"),
+                Err(BlobError::Status {
+                    status: 409,
+                    code: "LeaseIdMissing".into(),
+                }),
+            ),
+            (
+                response(409, ""),
+                Err(BlobError::Status {
+                    status: 409,
+                    code: "".into(),
+                }),
             ),
             (
                 response(403, "AuthenticationFailed"),

@@ -25,6 +25,10 @@ pub struct PipelineConfig {
     pub lease_ms: u64,
     /// Overdue jobs claimed per message, and published per sweep.
     pub sweep_batch: u32,
+    /// How long a finished (succeeded or dead-lettered) job is kept: its
+    /// record expires and its dead-letter entry is trimmed after this. Keep
+    /// it no longer than the result blobs' lifecycle rule.
+    pub retention_ms: u64,
 }
 
 impl Default for PipelineConfig {
@@ -36,6 +40,7 @@ impl Default for PipelineConfig {
             retry_backoff_ms: 1_000,
             lease_ms: 30_000,
             sweep_batch: 32,
+            retention_ms: 7 * 24 * 3_600_000,
         }
     }
 }
@@ -85,11 +90,19 @@ impl PipelineConfig {
                 3_600_000,
             )?,
             lease_ms: number(&lookup, "lease_ms", defaults.lease_ms, 100, 86_400_000)?,
+            retention_ms: number(
+                &lookup,
+                "job_retention_seconds",
+                defaults.retention_ms / 1000,
+                60,
+                90 * 24 * 3600,
+            )? * 1000,
+            // At least 1: 0 would turn recovery (sweep and overdue claims) off.
             sweep_batch: number(
                 &lookup,
                 "sweep_batch",
                 defaults.sweep_batch.into(),
-                0,
+                1,
                 1_000,
             )? as u32,
         })
@@ -112,6 +125,121 @@ fn number(
             name,
             reason: format!("expected an integer from {min} to {max}"),
         }),
+    }
+}
+
+/// A tenant's submit limits; 0 turns a limit off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SubmitLimits {
+    /// Token bucket refill: submissions per second, sustained.
+    pub rate_per_second: u32,
+    /// Token bucket size: submissions in a burst.
+    pub burst: u32,
+    /// Unfinished (queued or running) jobs the tenant may have.
+    pub max_queued: u32,
+}
+
+impl SubmitLimits {
+    /// No limit at all.
+    pub const UNLIMITED: Self = Self {
+        rate_per_second: 0,
+        burst: 0,
+        max_queued: 0,
+    };
+
+    /// Parse `rate_per_second/burst/max_queued`, e.g. `20/40/1000`.
+    pub fn parse(text: &str) -> Option<Self> {
+        let mut parts = text.trim().split('/').map(|p| p.trim().parse::<u32>().ok());
+        let (Some(Some(rate_per_second)), Some(Some(burst)), Some(Some(max_queued)), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return None;
+        };
+        // A rate needs a bucket of at least one token.
+        (rate_per_second == 0 || burst >= 1).then_some(Self {
+            rate_per_second,
+            burst,
+            max_queued,
+        })
+    }
+}
+
+/// How long an outbound HTTP request (Blob Storage) may wait, passed to the
+/// runtime as wasi:http `request-options`. Spin's defaults are 600 s each,
+/// against a 30 s lease: one hung call would stall the worker and let the
+/// lease expire under a running job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpTimeouts {
+    /// To establish the connection.
+    pub connect_ms: u64,
+    /// From sending the request to the response's first byte (its headers).
+    pub first_byte_ms: u64,
+    /// Between two chunks of the response body.
+    pub between_bytes_ms: u64,
+}
+
+impl Default for HttpTimeouts {
+    fn default() -> Self {
+        Self {
+            connect_ms: 2_000,
+            first_byte_ms: 10_000,
+            between_bytes_ms: 10_000,
+        }
+    }
+}
+
+impl HttpTimeouts {
+    /// Read `http_connect_timeout_ms`, `http_first_byte_timeout_ms` and
+    /// `http_between_bytes_timeout_ms` (each 10 to 60000; unset: the default).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let defaults = Self::default();
+        Ok(Self {
+            connect_ms: number(
+                &lookup,
+                "http_connect_timeout_ms",
+                defaults.connect_ms,
+                10,
+                60_000,
+            )?,
+            first_byte_ms: number(
+                &lookup,
+                "http_first_byte_timeout_ms",
+                defaults.first_byte_ms,
+                10,
+                60_000,
+            )?,
+            between_bytes_ms: number(
+                &lookup,
+                "http_between_bytes_timeout_ms",
+                defaults.between_bytes_ms,
+                10,
+                60_000,
+            )?,
+        })
+    }
+
+    /// The timeouts the worker uses under a `lease_ms` lease: a call that
+    /// waits its whole connect and first-byte timeouts must leave half of
+    /// the lease, so longer ones are cut down to fit (connect to at most an
+    /// eighth of the lease, first byte to the rest of the first half), and
+    /// between-bytes to at most half the lease.
+    pub fn within_lease(&self, lease_ms: u64) -> Self {
+        let half = lease_ms / 2;
+        if self.connect_ms + self.first_byte_ms < half {
+            return Self {
+                between_bytes_ms: self.between_bytes_ms.min(half.max(1)),
+                ..*self
+            };
+        }
+        let connect_ms = self.connect_ms.min(lease_ms / 8).max(1);
+        Self {
+            connect_ms,
+            first_byte_ms: self
+                .first_byte_ms
+                .min(half.saturating_sub(connect_ms + 1))
+                .max(1),
+            between_bytes_ms: self.between_bytes_ms.min(half.max(1)),
+        }
     }
 }
 
@@ -279,14 +407,58 @@ mod tests {
             ("max_attempts", "3"),
             ("retry_backoff_ms", " 250 "),
             ("lease_ms", "5000"),
-            ("sweep_batch", "0"),
+            ("sweep_batch", "1"),
         ]))
         .unwrap();
         assert_eq!(cfg.max_attempts, 3);
         assert_eq!(cfg.retry_backoff_ms, 250);
         assert_eq!(cfg.lease_ms, 5000);
-        assert_eq!(cfg.sweep_batch, 0);
+        assert_eq!(cfg.sweep_batch, 1);
+        assert_eq!(cfg.retention_ms, 7 * 24 * 3_600_000);
+        let cfg =
+            PipelineConfig::from_lookup(lookup(&[("job_retention_seconds", "3600")])).unwrap();
+        assert_eq!(cfg.retention_ms, 3_600_000);
+        assert!(PipelineConfig::from_lookup(lookup(&[("job_retention_seconds", "10")])).is_err());
         assert_eq!(cfg.key_prefix, "jobs");
+    }
+
+    #[test]
+    fn http_timeouts_default_well_under_half_the_lease() {
+        let defaults = HttpTimeouts::from_lookup(lookup(&[])).unwrap();
+        assert_eq!(defaults, HttpTimeouts::default());
+        assert_eq!(
+            defaults.within_lease(PipelineConfig::default().lease_ms),
+            defaults,
+            "the defaults fit the default lease"
+        );
+        let set = HttpTimeouts::from_lookup(lookup(&[
+            ("http_connect_timeout_ms", "500"),
+            ("http_first_byte_timeout_ms", "20000"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            (set.connect_ms, set.first_byte_ms, set.between_bytes_ms),
+            (500, 20_000, 10_000)
+        );
+        // Too long for a 30 s lease: cut to fit in half of it.
+        let fitted = set.within_lease(30_000);
+        assert_eq!(fitted.connect_ms, 500);
+        assert!(
+            fitted.connect_ms + fitted.first_byte_ms < 15_000,
+            "{fitted:?}"
+        );
+        // A 3 s lease with the defaults.
+        let short = HttpTimeouts::default().within_lease(3_000);
+        assert!(short.connect_ms + short.first_byte_ms < 1_500, "{short:?}");
+        assert!(short.between_bytes_ms <= 1_500, "{short:?}");
+        for value in ["0", "600000", "x"] {
+            let err = HttpTimeouts::from_lookup(lookup(&[("http_first_byte_timeout_ms", value)]))
+                .unwrap_err();
+            assert!(
+                err.to_string().contains("http_first_byte_timeout_ms"),
+                "{err}"
+            );
+        }
     }
 
     #[test]
@@ -296,6 +468,7 @@ mod tests {
             ("max_attempts", "five"),
             ("lease_ms", "-1"),
             ("sweep_batch", "5000"),
+            ("sweep_batch", "0"),
         ] {
             let err = PipelineConfig::from_lookup(lookup(&[(name, value)])).unwrap_err();
             assert!(

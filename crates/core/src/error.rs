@@ -53,9 +53,25 @@ impl From<RedisError> for PipelineError {
     fn from(error: RedisError) -> Self {
         match error {
             RedisError::Unavailable(message) => PipelineError::Unavailable(message),
+            // Redis at `maxmemory` (under `noeviction`) refuses writes with
+            // `OOM`, a replica or a failing-over primary with `READONLY`:
+            // both pass, so they are "unavailable" (503 + Retry-After), not
+            // internal errors. Spin passes the redis crate's rendering
+            // (`... - ExtensionError: OOM ...`, `ReadOnly: ...`).
+            RedisError::Command(message) if is_transient_refusal(&message) => {
+                PipelineError::Unavailable(message)
+            }
             RedisError::Command(message) => PipelineError::Internal(message),
         }
     }
+}
+
+fn is_transient_refusal(message: &str) -> bool {
+    let lower = message.to_ascii_lowercase();
+    lower.contains("command not allowed when used memory")
+        || lower.starts_with("readonly")
+        || lower.contains("readonly:")
+        || lower.contains("you can't write against a read only replica")
 }
 
 /// Why a Blob Storage request failed.
@@ -107,6 +123,21 @@ mod tests {
             PipelineError::from(RedisError::Command("ERR x".into())),
             PipelineError::Internal("ERR x".into())
         );
+        // Refusals that pass: Redis at maxmemory, a read-only replica.
+        for message in [
+            "OOM command not allowed when used memory > 'maxmemory'.",
+            "An error was signalled by the server - ExtensionError: OOM: command not allowed when used memory > 'maxmemory'. script: 1f2e",
+            "READONLY You can't write against a read only replica.",
+            "An error was signalled by the server - ReadOnly: You can't write against a read only replica.",
+        ] {
+            assert!(
+                matches!(
+                    PipelineError::from(RedisError::Command(message.into())),
+                    PipelineError::Unavailable(_)
+                ),
+                "{message}"
+            );
+        }
     }
 
     #[test]

@@ -173,6 +173,24 @@ impl Default for NativeHttp {
     }
 }
 
+impl NativeHttp {
+    /// With the connect, first-byte and between-bytes timeouts that the
+    /// components pass to Spin.
+    pub fn with_timeouts(timeouts: crate::config::HttpTimeouts) -> Self {
+        let ms = Duration::from_millis;
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_connect(Some(ms(timeouts.connect_ms)))
+            .timeout_recv_response(Some(ms(timeouts.first_byte_ms)))
+            .timeout_recv_body(Some(ms(timeouts.between_bytes_ms)))
+            .timeout_global(Some(Duration::from_secs(60)))
+            .build();
+        Self {
+            agent: ureq::Agent::new_with_config(config),
+        }
+    }
+}
+
 impl Http for NativeHttp {
     async fn send(&self, request: HttpRequest) -> Result<HttpResponse, HttpError> {
         let mut builder = ureq::http::Request::builder()

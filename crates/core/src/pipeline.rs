@@ -8,17 +8,21 @@
 //! |---|---|
 //! | [`submit`] | 1 ([`SUBMIT_ROUND_TRIPS`]) |
 //! | one processed job: [`claim`] + [`complete`] or [`fail`] | 2 ([`PROCESS_ROUND_TRIPS`]); a claim that also picks up overdue jobs shares its round trip among them |
-//! | [`get`], [`sweep`], [`dead_letters`], [`redrive`], [`release`], [`ping`] | 1 each |
+//! | [`get`], [`sweep`], [`dead_letters`], [`redrive`], [`release`], [`backlog`], [`ping`] | 1 each |
 //!
 //! plus one more the first time a script runs on a Redis server that has not
 //! cached it. Times come from Redis `TIME` inside the scripts, one clock for
 //! every replica. Scripts return flat arrays of strings and integers only,
 //! because Spin's outbound Redis flattens nested arrays.
 //!
-//! Keys (prefix [`PipelineConfig::key_prefix`], `jobs` by default):
-//! `{prefix}:job:{id}` (hash), `{prefix}:due` (sorted set: when each
-//! unfinished job next needs attention), `{prefix}:dead` (sorted set:
-//! dead-lettered ids), `{prefix}:idem:{tenant}:{key}` (idempotency keys, 24 h).
+//! Keys (prefix [`PipelineConfig::key_prefix`], `jobs` by default, used as
+//! a hash tag in braces so that every key is in one cluster slot):
+//! `{jobs}:job:{id}` (hash), `{jobs}:due` (sorted set: when each
+//! unfinished job next needs attention), `{jobs}:dead` (sorted set:
+//! dead-lettered ids), `{jobs}:idem:{tenant}:{key}` (idempotency keys, 24 h).
+//! Every script declares in `KEYS` each key it knows before it runs; the job
+//! keys that `claim` and `dead_letters` find in a sorted set share the tag,
+//! so they are in the declared keys' slot.
 
 use std::str::FromStr;
 use std::sync::OnceLock;
@@ -26,7 +30,7 @@ use std::sync::OnceLock;
 use serde::{Deserialize, Serialize};
 use sha1::{Digest, Sha1};
 
-use crate::config::PipelineConfig;
+use crate::config::{PipelineConfig, SubmitLimits};
 pub use crate::error::PipelineError;
 use crate::ports::{Redis, RedisArg, RedisValue};
 
@@ -64,6 +68,23 @@ pub enum SubmitOutcome {
         /// The job the key belongs to.
         existing_id: String,
     },
+    /// The tenant is over a submit limit; nothing was written.
+    Limited(Limited),
+}
+
+/// Which submit limit a tenant hit, and when to come back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limited {
+    /// `true`: too many unfinished jobs; `false`: over the submit rate.
+    pub queued: bool,
+    /// When a retry can succeed, in milliseconds.
+    pub retry_after_ms: u64,
+    /// The limit (bucket size, or the cap on unfinished jobs).
+    pub limit: u64,
+    /// What is left of it now (0).
+    pub remaining: u64,
+    /// Seconds until the limit is whole again.
+    pub reset_seconds: u64,
 }
 
 /// A job's state.
@@ -159,8 +180,12 @@ pub struct ClaimedJob {
     pub tenant: String,
     /// The job type.
     pub job_type: String,
-    /// The attempt number: the fencing token for [`complete`] and [`fail`].
+    /// The attempt number (reset by a redrive).
     pub attempt: u32,
+    /// The claim token: the job's claim count, which only ever grows (a
+    /// redrive does not reset it). The fence of [`complete`], [`fail`] and
+    /// [`release`].
+    pub token: u64,
     /// The input JSON.
     pub input_json: String,
 }
@@ -216,16 +241,62 @@ script!(SWEEP, "sweep.lua");
 script!(DEAD_LETTERS, "dead_letters.lua");
 script!(REDRIVE, "redrive.lua");
 script!(RELEASE, "release.lua");
+script!(BACKLOG, "backlog.lua");
+script!(DEFER, "defer.lua");
+script!(REDRIVE_ALL, "redrive_all.lua");
 
-/// Run a script: `EVALSHA`, or `EVAL` if Redis does not have it cached.
+/// The key names of a pipeline, all sharing one hash tag (`{prefix}`), so
+/// that every key a script touches is in one cluster slot.
+struct Keys {
+    tag: String,
+}
+
+impl Keys {
+    fn new(cfg: &PipelineConfig) -> Self {
+        Self {
+            tag: format!("{{{}}}", cfg.key_prefix),
+        }
+    }
+
+    /// `ARGV[1]` of every script: the prelude builds key names from it.
+    fn prefix(&self) -> RedisArg {
+        self.tag.as_str().into()
+    }
+
+    fn job(&self, id: &str) -> RedisArg {
+        format!("{}:job:{id}", self.tag).into()
+    }
+
+    fn due(&self) -> RedisArg {
+        format!("{}:due", self.tag).into()
+    }
+
+    fn dead(&self) -> RedisArg {
+        format!("{}:dead", self.tag).into()
+    }
+
+    /// A per-tenant key: `queued` (unfinished jobs), `bucket` (submit rate).
+    fn tenant(&self, kind: &str, tenant: &str) -> RedisArg {
+        format!("{}:{kind}:{tenant}", self.tag).into()
+    }
+
+    fn idempotency(&self, tenant: &str, key: &str) -> RedisArg {
+        format!("{}:idem:{tenant}:{key}", self.tag).into()
+    }
+}
+
+/// Run a script with its declared `keys`: `EVALSHA`, or `EVAL` if Redis
+/// does not have it cached.
 fn eval(
     redis: &impl Redis,
     script: &Script,
+    keys: Vec<RedisArg>,
     args: Vec<RedisArg>,
 ) -> Result<Vec<RedisValue>, PipelineError> {
-    let mut full = Vec::with_capacity(args.len() + 2);
+    let mut full = Vec::with_capacity(keys.len() + args.len() + 2);
     full.push(RedisArg::from(script.sha()));
-    full.push(RedisArg::Int(0));
+    full.push(RedisArg::Int(keys.len() as i64));
+    full.extend(keys);
     full.extend(args);
     match redis.execute("EVALSHA", &full) {
         Err(error) if error.is_noscript() => {
@@ -316,6 +387,10 @@ fn tag(reply: &[RedisValue]) -> Result<String, PipelineError> {
         .ok_or_else(|| PipelineError::Internal("empty script reply".into()))
 }
 
+fn retention_ms(cfg: &PipelineConfig) -> i64 {
+    i64::try_from(cfg.retention_ms).unwrap_or(i64::MAX)
+}
+
 /// A new job id: a random (version 4) UUID.
 pub fn new_job_id() -> Result<String, PipelineError> {
     let mut b = [0u8; 16];
@@ -343,18 +418,41 @@ pub fn is_valid_id(id: &str) -> bool {
         })
 }
 
-/// Record a job as `queued` and publish its id, atomically (1 round trip).
+/// Record a job as `queued` and publish its id, atomically (1 round trip),
+/// with no submit limits.
 pub fn submit(
     redis: &impl Redis,
     cfg: &PipelineConfig,
     job: NewJob,
 ) -> Result<SubmitOutcome, PipelineError> {
+    submit_limited(redis, cfg, job, &SubmitLimits::UNLIMITED)
+}
+
+/// Record a job as `queued` and publish its id, atomically (1 round trip),
+/// unless the tenant is over one of `limits` (checked in the same script).
+pub fn submit_limited(
+    redis: &impl Redis,
+    cfg: &PipelineConfig,
+    job: NewJob,
+    limits: &SubmitLimits,
+) -> Result<SubmitOutcome, PipelineError> {
     let id = new_job_id()?;
+    let k = Keys::new(cfg);
+    let mut keys = vec![
+        k.job(&id),
+        k.due(),
+        k.tenant("queued", &job.tenant),
+        k.tenant("bucket", &job.tenant),
+    ];
+    if let Some(idem) = &job.idempotency_key {
+        keys.push(k.idempotency(&job.tenant, idem));
+    }
     let reply = eval(
         redis,
         &SUBMIT,
+        keys,
         vec![
-            cfg.key_prefix.as_str().into(),
+            k.prefix(),
             cfg.channel.as_str().into(),
             id.into(),
             job.tenant.into(),
@@ -364,6 +462,9 @@ pub fn submit(
             job.idempotency_key.unwrap_or_default().into(),
             RedisArg::Int(cfg.max_attempts.into()),
             RedisArg::Int(IDEMPOTENCY_TTL_SECONDS),
+            RedisArg::Int(limits.rate_per_second.into()),
+            RedisArg::Int(limits.burst.into()),
+            RedisArg::Int(limits.max_queued.into()),
         ],
     )?;
     match tag(&reply)?.as_str() {
@@ -372,6 +473,19 @@ pub fn submit(
         "conflict" if reply.len() == 2 => Ok(SubmitOutcome::IdempotencyConflict {
             existing_id: text(&reply[1])?,
         }),
+        "limited" if reply.len() == 6 => {
+            let n = |v: &RedisValue| {
+                u64::try_from(integer(v)?)
+                    .map_err(|_| PipelineError::Internal("negative number in a limit reply".into()))
+            };
+            Ok(SubmitOutcome::Limited(Limited {
+                queued: text(&reply[1])? == "queued",
+                retry_after_ms: n(&reply[2])?,
+                limit: n(&reply[3])?,
+                remaining: n(&reply[4])?,
+                reset_seconds: n(&reply[5])?,
+            }))
+        }
         other => Err(PipelineError::Internal(format!(
             "unexpected submit reply `{other}`"
         ))),
@@ -384,7 +498,8 @@ pub fn get(
     cfg: &PipelineConfig,
     id: &str,
 ) -> Result<Option<JobRecord>, PipelineError> {
-    let reply = eval(redis, &GET, vec![cfg.key_prefix.as_str().into(), id.into()])?;
+    let k = Keys::new(cfg);
+    let reply = eval(redis, &GET, vec![k.job(id)], vec![k.prefix(), id.into()])?;
     if reply.is_empty() {
         return Ok(None);
     }
@@ -406,27 +521,36 @@ pub fn claim(
     job_id: Option<&str>,
 ) -> Result<Vec<ClaimedJob>, PipelineError> {
     let lease_ms = i64::try_from(cfg.lease_ms).unwrap_or(i64::MAX);
+    let k = Keys::new(cfg);
+    // The overdue jobs' keys are found in the due set by the script; they
+    // share the hash tag, so they are in the declared keys' slot.
+    let mut keys = vec![k.due(), k.dead()];
+    if let Some(id) = job_id {
+        keys.push(k.job(id));
+    }
     let reply = eval(
         redis,
         &CLAIM,
+        keys,
         vec![
-            cfg.key_prefix.as_str().into(),
+            k.prefix(),
             RedisArg::Int(lease_ms),
             RedisArg::Int(cfg.sweep_batch.into()),
             job_id.unwrap_or("").into(),
             RedisArg::Int(CLAIM_BATCH_BYTES),
+            RedisArg::Int(retention_ms(cfg)),
         ],
     )?;
     let Some((_expired, jobs)) = reply.split_first() else {
         return Err(PipelineError::Internal("empty claim reply".into()));
     };
-    if jobs.len() % 5 != 0 {
+    if jobs.len() % 6 != 0 {
         return Err(PipelineError::Internal(format!(
             "malformed claim reply of {} values",
             reply.len()
         )));
     }
-    jobs.chunks(5)
+    jobs.chunks(6)
         .map(|c| {
             Ok(ClaimedJob {
                 id: text(&c[0])?,
@@ -434,30 +558,35 @@ pub fn claim(
                 job_type: text(&c[2])?,
                 attempt: u32::try_from(integer(&c[3])?)
                     .map_err(|_| PipelineError::Internal("attempt out of range".into()))?,
-                input_json: text(&c[4])?,
+                token: u64::try_from(integer(&c[4])?)
+                    .map_err(|_| PipelineError::Internal("claim token out of range".into()))?,
+                input_json: text(&c[5])?,
             })
         })
         .collect()
 }
 
 /// Mark the job succeeded with its result, if `job` still holds it (same
-/// attempt, still running). `Ok(false)`: fenced out, nothing changed.
+/// claim token, still running). `Ok(false)`: fenced out, nothing changed.
 pub fn complete(
     redis: &impl Redis,
     cfg: &PipelineConfig,
     job: &ClaimedJob,
     result: &ResultRef,
 ) -> Result<bool, PipelineError> {
+    let k = Keys::new(cfg);
     let reply = eval(
         redis,
         &COMPLETE,
+        vec![k.job(&job.id), k.due()],
         vec![
-            cfg.key_prefix.as_str().into(),
+            k.prefix(),
             job.id.as_str().into(),
-            job.attempt.to_string().into(),
+            job.token.to_string().into(),
             result.blob.as_str().into(),
             result.content_type.as_str().into(),
             result.bytes.to_string().into(),
+            RedisArg::Int(retention_ms(cfg)),
         ],
     )?;
     match reply.first() {
@@ -478,16 +607,19 @@ pub fn fail(
     retryable: bool,
 ) -> Result<Option<JobStatus>, PipelineError> {
     let backoff = i64::try_from(cfg.retry_backoff_ms).unwrap_or(i64::MAX);
+    let k = Keys::new(cfg);
     let reply = eval(
         redis,
         &FAIL,
+        vec![k.job(&job.id), k.due(), k.dead()],
         vec![
-            cfg.key_prefix.as_str().into(),
+            k.prefix(),
             job.id.as_str().into(),
-            job.attempt.to_string().into(),
+            job.token.to_string().into(),
             error.into(),
             if retryable { "1" } else { "0" }.into(),
             RedisArg::Int(backoff),
+            RedisArg::Int(retention_ms(cfg)),
         ],
     )?;
     match tag(&reply)?.as_str() {
@@ -500,8 +632,38 @@ pub fn fail(
     }
 }
 
+/// Put a claimed job back in the queue without spending an attempt, due in
+/// `delay_ms`, with `error` as its reason: for failures that are not the
+/// job's (the result storage refusing the credentials). `Ok(false)`: fenced
+/// out, nothing changed (1 round trip).
+pub fn defer(
+    redis: &impl Redis,
+    cfg: &PipelineConfig,
+    job: &ClaimedJob,
+    delay_ms: u64,
+    error: &str,
+) -> Result<bool, PipelineError> {
+    let k = Keys::new(cfg);
+    let reply = eval(
+        redis,
+        &DEFER,
+        vec![k.job(&job.id), k.due()],
+        vec![
+            k.prefix(),
+            job.id.as_str().into(),
+            job.token.to_string().into(),
+            RedisArg::Int(i64::try_from(delay_ms).unwrap_or(i64::MAX)),
+            error.into(),
+        ],
+    )?;
+    match reply.first() {
+        Some(value) => Ok(integer(value)? == 1),
+        None => Err(PipelineError::Internal("empty defer reply".into())),
+    }
+}
+
 /// Hand back claimed jobs that this worker will not start: each one still
-/// held at its attempt returns to `queued`, due now, with the claim's attempt
+/// held under its claim token returns to `queued`, due now, with the claim's attempt
 /// undone, and is published so another worker picks it up (1 round trip).
 /// Returns how many were released.
 pub fn release(
@@ -512,12 +674,15 @@ pub fn release(
     if jobs.is_empty() {
         return Ok(0);
     }
-    let mut args: Vec<RedisArg> = vec![cfg.key_prefix.as_str().into(), cfg.channel.as_str().into()];
+    let k = Keys::new(cfg);
+    let mut keys = vec![k.due()];
+    let mut args: Vec<RedisArg> = vec![k.prefix(), cfg.channel.as_str().into()];
     for job in jobs {
+        keys.push(k.job(&job.id));
         args.push(job.id.as_str().into());
-        args.push(job.attempt.to_string().into());
+        args.push(job.token.to_string().into());
     }
-    let reply = eval(redis, &RELEASE, args)?;
+    let reply = eval(redis, &RELEASE, keys, args)?;
     let count = reply.first().map(integer).transpose()?.unwrap_or(0);
     Ok(u32::try_from(count).unwrap_or(0))
 }
@@ -525,11 +690,13 @@ pub fn release(
 /// Publish the ids of up to `sweep_batch` due jobs (1 round trip); returns
 /// how many were published.
 pub fn sweep(redis: &impl Redis, cfg: &PipelineConfig) -> Result<u32, PipelineError> {
+    let k = Keys::new(cfg);
     let reply = eval(
         redis,
         &SWEEP,
+        vec![k.due()],
         vec![
-            cfg.key_prefix.as_str().into(),
+            k.prefix(),
             cfg.channel.as_str().into(),
             RedisArg::Int(cfg.sweep_batch.into()),
         ],
@@ -545,11 +712,13 @@ pub fn dead_letters(
     offset: u32,
     limit: u32,
 ) -> Result<Vec<JobRecord>, PipelineError> {
+    let k = Keys::new(cfg);
     let reply = eval(
         redis,
         &DEAD_LETTERS,
+        vec![k.dead()],
         vec![
-            cfg.key_prefix.as_str().into(),
+            k.prefix(),
             RedisArg::Int(offset.into()),
             RedisArg::Int(limit.into()),
         ],
@@ -570,14 +739,12 @@ pub fn redrive(
     cfg: &PipelineConfig,
     id: &str,
 ) -> Result<RedriveOutcome, PipelineError> {
+    let k = Keys::new(cfg);
     let reply = eval(
         redis,
         &REDRIVE,
-        vec![
-            cfg.key_prefix.as_str().into(),
-            cfg.channel.as_str().into(),
-            id.into(),
-        ],
+        vec![k.job(id), k.due(), k.dead()],
+        vec![k.prefix(), cfg.channel.as_str().into(), id.into()],
     )?;
     match tag(&reply)?.as_str() {
         "requeued" => Ok(RedriveOutcome::Requeued(record(&reply[1..])?)),
@@ -587,6 +754,82 @@ pub fn redrive(
             "unexpected redrive reply `{other}`"
         ))),
     }
+}
+
+/// How much work is waiting, from the due and dead sets (one script, 1 round trip).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Backlog {
+    /// Jobs whose time has come: queued and due, backing off no longer, or
+    /// running with an expired lease. What an autoscaler should scale on.
+    pub due: u64,
+    /// Every unfinished job in the due set, due now or later (running jobs
+    /// included, scored at their lease's end).
+    pub scheduled: u64,
+    /// Dead-lettered jobs.
+    pub dead: u64,
+}
+
+/// Count due, scheduled and dead-lettered jobs (1 round trip).
+pub fn backlog(redis: &impl Redis, cfg: &PipelineConfig) -> Result<Backlog, PipelineError> {
+    let k = Keys::new(cfg);
+    let reply = eval(redis, &BACKLOG, vec![k.due(), k.dead()], vec![k.prefix()])?;
+    let [due, scheduled, dead] = reply.as_slice() else {
+        return Err(PipelineError::Internal(format!(
+            "malformed backlog reply of {} values",
+            reply.len()
+        )));
+    };
+    let count = |v: &RedisValue| {
+        u64::try_from(integer(v)?)
+            .map_err(|_| PipelineError::Internal("negative count in backlog reply".into()))
+    };
+    Ok(Backlog {
+        due: count(due)?,
+        scheduled: count(scheduled)?,
+        dead: count(dead)?,
+    })
+}
+
+/// Re-drive up to `limit` dead-lettered jobs, oldest first (1 round trip):
+/// after an outage (expired credentials, say) dead-lettered many. Returns
+/// how many were re-driven.
+pub fn redrive_all(
+    redis: &impl Redis,
+    cfg: &PipelineConfig,
+    limit: u32,
+) -> Result<u32, PipelineError> {
+    let k = Keys::new(cfg);
+    let reply = eval(
+        redis,
+        &REDRIVE_ALL,
+        vec![k.due(), k.dead()],
+        vec![
+            k.prefix(),
+            cfg.channel.as_str().into(),
+            RedisArg::Int(limit.into()),
+        ],
+    )?;
+    let count = reply.first().map(integer).transpose()?.unwrap_or(0);
+    Ok(u32::try_from(count).unwrap_or(0))
+}
+
+/// Wait until `replicas` replicas have acknowledged this connection's
+/// writes, or `timeout_ms` (Redis `WAIT`, 1 round trip); returns how many
+/// did. Run on the connection that submitted, right after it.
+pub fn wait_for_replicas(
+    redis: &impl Redis,
+    replicas: u32,
+    timeout_ms: u64,
+) -> Result<u32, PipelineError> {
+    let reply = redis.execute(
+        "WAIT",
+        &[
+            RedisArg::Int(replicas.into()),
+            RedisArg::Int(i64::try_from(timeout_ms).unwrap_or(i64::MAX)),
+        ],
+    )?;
+    let acked = reply.first().map(integer).transpose()?.unwrap_or(0);
+    Ok(u32::try_from(acked).unwrap_or(0))
 }
 
 /// Check that Redis answers (1 round trip).
@@ -704,7 +947,7 @@ mod tests {
     }
 
     #[test]
-    fn claim_reply_is_parsed_in_fives() {
+    fn claim_reply_is_parsed_in_sixes() {
         let fake = Fake::default();
         fake.replies.borrow_mut().push(Ok(vec![
             RedisValue::Int(0),
@@ -712,6 +955,7 @@ mod tests {
             b("t"),
             b("thumbnail"),
             RedisValue::Int(3),
+            RedisValue::Int(7),
             b("{\"a\":1}"),
         ]));
         let jobs = claim(&fake, &PipelineConfig::default(), Some("id1")).unwrap();
@@ -722,6 +966,7 @@ mod tests {
                 tenant: "t".into(),
                 job_type: "thumbnail".into(),
                 attempt: 3,
+                token: 7,
                 input_json: "{\"a\":1}".into(),
             }]
         );

@@ -3,7 +3,7 @@
 //! The message body is a job id. The worker claims that job plus up to
 //! `sweep_batch` overdue ones (one round trip), then for each claimed job runs
 //! its type, writes the result to `{tenant}/{id}.{ext}` with `If-None-Match: *`
-//! and completes the job, fenced by its attempt number (one round trip).
+//! and completes the job, fenced by its claim token (one round trip).
 //! Jobs not started once half the lease has passed are handed back with
 //! [`pipeline::release`] (one more round trip, only then). Failures are
 //! recorded with [`pipeline::fail`]: transient job errors and
@@ -39,6 +39,9 @@ pub struct WorkerReport {
     pub fenced: u32,
     /// Claimed jobs handed back unstarted because half the lease had passed.
     pub released: u32,
+    /// Jobs put back without spending an attempt: the result storage
+    /// refused the credentials.
+    pub deferred: u32,
 }
 
 /// How one claimed job ended, for the log line.
@@ -49,10 +52,44 @@ enum Outcome {
     },
     Failed {
         status: Option<JobStatus>,
-        error: String,
+        reason: String,
+        detail: String,
+    },
+    /// Put back without spending an attempt (`None`: fenced out).
+    Deferred {
+        deferred: bool,
+        detail: String,
     },
     Fenced,
 }
+
+/// The reasons a job's `error` may hold: stable and safe to show tenants.
+/// Error codes, decoder and runtime messages go only to the worker's log.
+pub mod reasons {
+    /// The job type is not known to this worker.
+    pub const UNKNOWN_TYPE: &str = "unknown job type";
+    /// The job cannot succeed with this input (a corrupt image, say).
+    pub const JOB_FAILED: &str = "the job failed: its input could not be processed";
+    /// The job failed in a way that may pass (retried while attempts remain).
+    pub const JOB_FAILED_TRANSIENT: &str = "the job failed temporarily";
+    /// The result storage refused the result for good.
+    pub const STORE_FAILED: &str = "the result could not be stored";
+    /// The result storage was unavailable (retried while attempts remain).
+    pub const STORE_FAILED_TRANSIENT: &str = "the result storage was unavailable";
+    /// The result storage refused the worker's credentials: the job waits,
+    /// without spending an attempt, until they are fixed.
+    pub const STORE_AUTH: &str =
+        "the result storage refused the service's credentials; the job waits for them to be fixed";
+}
+
+/// How long a job waits after the result storage refused the credentials
+/// (an expired SAS, a revoked key) before it is tried again; no attempt is
+/// spent, so an outage of the credentials never dead-letters jobs.
+pub const AUTH_RETRY_MS: u64 = 60_000;
+
+/// The `msg` of the error log line an alert matches when the result storage
+/// refuses the credentials.
+pub const AUTH_ALERT: &str = "blob storage rejected the credentials";
 
 /// Handle one message: claim, run, store, complete. Never panics on bad input;
 /// returns `Err` only when Redis fails.
@@ -137,8 +174,13 @@ pub async fn handle_message(
                 line.insert("blob_existed".into(), json!(existed));
                 Level::Info
             }
-            Outcome::Failed { status, error } => {
-                line.insert("error".into(), json!(error));
+            Outcome::Failed {
+                status,
+                reason,
+                detail,
+            } => {
+                line.insert("reason".into(), json!(reason));
+                line.insert("error".into(), json!(detail));
                 match status {
                     Some(JobStatus::Queued) => {
                         report.retrying += 1;
@@ -157,6 +199,20 @@ pub async fn handle_message(
                     }
                 }
             }
+            Outcome::Deferred { deferred, detail } => {
+                line.insert("error".into(), json!(detail));
+                if *deferred {
+                    report.deferred += 1;
+                    line.insert("outcome".into(), json!("deferred"));
+                    line.insert("retry_in_ms".into(), json!(AUTH_RETRY_MS));
+                } else {
+                    report.fenced += 1;
+                    line.insert("outcome".into(), json!("fenced"));
+                }
+                // One line an alert matches: `level=error`, this `msg`.
+                log.log(Level::Error, AUTH_ALERT, line);
+                continue;
+            }
             Outcome::Fenced => {
                 report.fenced += 1;
                 line.insert("outcome".into(), json!("fenced"));
@@ -174,37 +230,76 @@ async fn process<H: Http>(
     client: &BlobClient<'_, H>,
     redis: &impl Redis,
 ) -> Result<Outcome, PipelineError> {
-    let failed = |error: String, retryable: bool| -> Result<Outcome, PipelineError> {
-        let status = pipeline::fail(redis, cfg, job, &error, retryable)?;
-        Ok(Outcome::Failed { status, error })
+    // Tenants see `reason` (stable, safe: it is stored in the job and
+    // returned by the API); `detail` (error codes, decoder and runtime
+    // messages) goes only to the worker's log line.
+    let failed = |reason: &str, detail: String, retryable: bool| {
+        let status = pipeline::fail(redis, cfg, job, reason, retryable)?;
+        Ok(Outcome::Failed {
+            status,
+            reason: reason.to_string(),
+            detail,
+        })
     };
 
     let Some(job_type) = jobs::find(&job.job_type) else {
-        return failed(format!("unknown job type `{}`", job.job_type), false);
+        return failed(
+            reasons::UNKNOWN_TYPE,
+            format!("unknown job type `{}`", job.job_type),
+            false,
+        );
     };
-    let input: Value = match serde_json::from_str(&job.input_json) {
-        Ok(input) => input,
-        Err(e) => return failed(format!("the stored input is not JSON: {e}"), false),
-    };
-    let output = match job_type.run(&input) {
+    let output = match job_type.run(&job.input_json) {
         Ok(output) => output,
-        Err(JobError::Permanent(e)) => return failed(e, false),
-        Err(JobError::Transient(e)) => return failed(e, true),
+        Err(JobError::Permanent(e)) => return failed(reasons::JOB_FAILED, e, false),
+        Err(JobError::Transient(e)) => return failed(reasons::JOB_FAILED_TRANSIENT, e, true),
     };
 
     let name = format!("{}/{}.{}", job.tenant, job.id, output.extension);
+    let store_failed = |e: crate::blob::BlobError| {
+        if let crate::blob::BlobError::Auth { .. } = e {
+            // Not the job's fault, and retrying soon will not help: wait
+            // for the credentials without spending an attempt.
+            let deferred = pipeline::defer(redis, cfg, job, AUTH_RETRY_MS, reasons::STORE_AUTH)?;
+            return Ok(Outcome::Deferred {
+                deferred,
+                detail: format!("storing the result failed: {e}"),
+            });
+        }
+        let reason = if e.is_transient() {
+            reasons::STORE_FAILED_TRANSIENT
+        } else {
+            reasons::STORE_FAILED
+        };
+        failed(
+            reason,
+            format!("storing the result failed: {e}"),
+            e.is_transient(),
+        )
+    };
     let existed = match client
         .put_if_absent(&name, output.content_type, &output.bytes)
         .await
     {
         Ok(PutOutcome::Created) => false,
         Ok(PutOutcome::AlreadyExists) => true,
-        Err(e) => return failed(format!("storing the result failed: {e}"), e.is_transient()),
+        Err(e) => return store_failed(e),
+    };
+    // An earlier run stored the result: record the stored blob's size, which
+    // is what the result route will serve.
+    let bytes = if existed {
+        match client.size(&name).await {
+            Ok(Some(size)) => size,
+            Ok(None) => output.bytes.len() as u64,
+            Err(e) => return store_failed(e),
+        }
+    } else {
+        output.bytes.len() as u64
     };
     let result = ResultRef {
         blob: name.clone(),
         content_type: output.content_type.into(),
-        bytes: output.bytes.len() as u64,
+        bytes,
     };
     if pipeline::complete(redis, cfg, job, &result)? {
         Ok(Outcome::Succeeded {
@@ -285,9 +380,11 @@ mod tests {
     fn garbage_message_claims_without_a_job_id() {
         let (result, commands) = run(b"\xff garbage", vec![Ok(vec![RedisValue::Int(0)])]);
         assert_eq!(result.unwrap(), WorkerReport::default());
-        // EVALSHA sha 0 prefix lease batch message_id batch_bytes: the message id is empty.
+        // EVALSHA sha 2 due dead prefix lease batch message_id batch_bytes
+        // retention: no job key is declared and the message id is empty.
         let args = &commands[0];
-        assert_eq!(args.get(args.len() - 2), Some(&RedisArg::from("")));
+        assert_eq!(args[1], RedisArg::Int(2));
+        assert_eq!(args.get(args.len() - 3), Some(&RedisArg::from("")));
     }
 
     #[test]
@@ -306,11 +403,13 @@ mod tests {
             b("acme"),
             b("text-stats"),
             RedisValue::Int(1),
+            RedisValue::Int(1),
             b(r#"{"text":"hi"}"#),
             b(id),
             b("acme"),
             b("no-such-type"),
             RedisValue::Int(1),
+            RedisValue::Int(4),
             b("{}"),
         ];
         let (result, commands) = run(
@@ -330,14 +429,14 @@ mod tests {
                 ..WorkerReport::default()
             }
         );
-        // fail ARGV: prefix id attempt error retryable backoff
+        // EVALSHA sha 3 job due dead, then ARGV: prefix id token error retryable backoff
         assert_eq!(
-            commands[1][6],
+            commands[1][9],
             RedisArg::from("1"),
             "blob outage is retryable"
         );
         assert_eq!(
-            commands[2][6],
+            commands[2][9],
             RedisArg::from("0"),
             "unknown type is permanent"
         );

@@ -67,7 +67,7 @@ impl Api {
     }
 
     fn keys(&self) -> Vec<String> {
-        let pattern = format!("{}:*", self.config.pipeline.key_prefix);
+        let pattern = format!("{{{}}}:*", self.config.pipeline.key_prefix);
         let reply = common::redis()
             .execute("KEYS", &[pattern.as_str().into()])
             .unwrap();
@@ -368,6 +368,155 @@ fn sweep_republishes_due_jobs() {
 }
 
 #[test]
+fn backlog_counts_due_scheduled_and_dead_jobs() {
+    let api = Api::new("api-backlog");
+    let counts = |api: &Api| {
+        let response = api.call(get("/api/v1/admin/backlog", Some(ADMIN)));
+        assert_eq!(response.status, 200);
+        assert_eq!(response.header("content-type"), Some("application/json"));
+        json_body(&response)
+    };
+    assert_eq!(counts(&api), json!({"due": 0, "scheduled": 0, "dead": 0}));
+
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let response = api.call(submit(DEMO, HELLO, None));
+        ids.push(json_body(&response)["id"].as_str().unwrap().to_string());
+    }
+    assert_eq!(counts(&api), json!({"due": 3, "scheduled": 3, "dead": 0}));
+
+    // One job scheduled in the future (as a running job's lease or a retry's
+    // backoff is) and one dead-lettered.
+    let redis = common::redis();
+    let prefix = format!("{{{}}}", api.config.pipeline.key_prefix);
+    let due = format!("{prefix}:due");
+    let later = "99999999999999";
+    redis
+        .execute(
+            "ZADD",
+            &[due.as_str().into(), later.into(), ids[0].as_str().into()],
+        )
+        .unwrap();
+    redis
+        .execute("ZREM", &[due.as_str().into(), ids[1].as_str().into()])
+        .unwrap();
+    redis
+        .execute(
+            "ZADD",
+            &[
+                format!("{prefix}:dead").into(),
+                "1".into(),
+                ids[1].as_str().into(),
+            ],
+        )
+        .unwrap();
+    assert_eq!(counts(&api), json!({"due": 1, "scheduled": 2, "dead": 1}));
+
+    let tenant = api.call(get("/api/v1/admin/backlog", Some(DEMO)));
+    assert_eq!(tenant.status, 401);
+}
+
+#[test]
+fn a_succeeded_job_whose_result_is_gone_is_410() {
+    common::require_azurite();
+    let mut api = Api::new("api-blob-gone");
+    let id = json_body(&api.call(submit(DEMO, HELLO, None)))["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(api.work(&id).succeeded, 1);
+    // The results now live elsewhere: this job's blob is gone for good.
+    api.config.blob.container = format!("{}-moved", api.config.blob.container);
+    let response = api.call(get(&format!("/api/v1/jobs/{id}/result"), Some(DEMO)));
+    assert_eq!(response.status, 410);
+    assert_eq!(problem_slug(&response), "result-gone");
+}
+
+/// A Redis of this test's own, for states the shared one must not be put in.
+struct OwnRedis {
+    child: std::process::Child,
+    url: String,
+    dir: std::path::PathBuf,
+}
+
+impl OwnRedis {
+    fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let bin = std::env::var("REDIS_SERVER_BIN").unwrap_or_else(|_| "redis-server".into());
+        // Its own directory: a replica writes the primary's snapshot there.
+        let dir = std::env::temp_dir().join(format!("api-redis-{}", common::unique()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let child = std::process::Command::new(&bin)
+            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(&dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {bin}: {e}"));
+        let url = format!("redis://127.0.0.1:{port}");
+        let redis = NativeRedis::new(&url).unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while redis.execute("PING", &[]).is_err() {
+            assert!(std::time::Instant::now() < deadline, "redis did not start");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Self { child, url, dir }
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[test]
+fn redis_out_of_memory_or_read_only_is_503_with_retry_after() {
+    let own = OwnRedis::start();
+    let redis = NativeRedis::new(&own.url).unwrap();
+    let api = Api::new("api-oom").with_redis(&own.url);
+    assert_eq!(api.call(submit(DEMO, HELLO, None)).status, 202);
+    let assert_unavailable = |what: &str| {
+        let response = api.call(submit(DEMO, HELLO, None));
+        assert_eq!(
+            response.status,
+            503,
+            "{what}: {}",
+            String::from_utf8_lossy(&response.body)
+        );
+        assert_eq!(problem_slug(&response), "unavailable", "{what}");
+        assert_eq!(response.header("retry-after"), Some("1"), "{what}");
+    };
+    // At maxmemory under noeviction, Redis refuses writes with OOM.
+    redis
+        .execute(
+            "CONFIG",
+            &["SET".into(), "maxmemory-policy".into(), "noeviction".into()],
+        )
+        .unwrap();
+    redis
+        .execute("CONFIG", &["SET".into(), "maxmemory".into(), "1".into()])
+        .unwrap();
+    assert_unavailable("OOM");
+    redis
+        .execute("CONFIG", &["SET".into(), "maxmemory".into(), "0".into()])
+        .unwrap();
+    // A replica (a primary demoted by a failover) refuses them with READONLY.
+    redis
+        .execute("REPLICAOF", &["127.0.0.1".into(), "1".into()])
+        .unwrap();
+    assert_unavailable("READONLY");
+}
+
+#[test]
 fn result_store_unreachable_is_502() {
     common::require_azurite();
     let mut api = Api::new("api-blob-down");
@@ -392,4 +541,183 @@ fn every_response_carries_a_request_id() {
         .push(("x-request-id".into(), "trace-abc.1".into()));
     let response = api.call(req);
     assert_eq!(response.header("x-request-id"), Some("trace-abc.1"));
+}
+
+fn text_submit(key: &str, text: &str) -> ApiRequest {
+    submit(
+        key,
+        &json!({"type": "text-stats", "input": {"text": text}}).to_string(),
+        None,
+    )
+}
+
+#[test]
+fn over_a_submit_limit_is_429_with_rate_limit_headers() {
+    use platform_core::config::SubmitLimits;
+    let mut api = Api::new("api-limits");
+    // demo: 1 per second in bursts of 2; acme: at most 3 unfinished jobs.
+    api.config.tenant_submit_limits = vec![
+        ("demo".into(), SubmitLimits::parse("1/2/0").unwrap()),
+        ("acme".into(), SubmitLimits::parse("0/0/3").unwrap()),
+    ];
+    for i in 0..2 {
+        assert_eq!(api.call(text_submit(DEMO, &format!("d{i}"))).status, 202);
+    }
+    let limited = api.call(text_submit(DEMO, "d2"));
+    assert_eq!(limited.status, 429);
+    assert_eq!(problem_slug(&limited), "rate-limited");
+    assert_eq!(limited.header("retry-after"), Some("1"));
+    assert_eq!(limited.header("ratelimit-limit"), Some("2"));
+    assert_eq!(limited.header("ratelimit-remaining"), Some("0"));
+    assert!(limited.header("ratelimit-reset").is_some());
+    // An idempotent replay is never limited.
+    let first = api.call(submit(DEMO, HELLO, Some("k")));
+    assert_eq!(first.status, 429, "still over the rate");
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    assert_eq!(api.call(submit(DEMO, HELLO, Some("k"))).status, 202);
+    assert_eq!(api.call(submit(DEMO, HELLO, Some("k"))).status, 200);
+
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let response = api.call(text_submit(ACME, &format!("a{i}")));
+        assert_eq!(response.status, 202);
+        ids.push(json_body(&response)["id"].as_str().unwrap().to_string());
+    }
+    let capped = api.call(text_submit(ACME, "a3"));
+    assert_eq!(capped.status, 429);
+    assert_eq!(problem_slug(&capped), "too-many-queued");
+    assert_eq!(capped.header("ratelimit-limit"), Some("3"));
+    // Once they finish (the worker takes every due job), there is room again.
+    assert_eq!(api.work(&ids[0]).succeeded, 6);
+    for i in 3..6 {
+        assert_eq!(api.call(text_submit(ACME, &format!("a{i}"))).status, 202);
+    }
+    assert_eq!(api.call(text_submit(ACME, "a6")).status, 429);
+}
+
+#[test]
+fn a_flooding_tenant_delays_another_by_at_most_its_own_cap() {
+    use platform_core::config::SubmitLimits;
+    common::require_azurite();
+    let mut api = Api::new("api-fair");
+    api.config.submit_limits = SubmitLimits::parse("0/0/5").unwrap();
+    api.config.pipeline.sweep_batch = 1;
+    // demo floods: only its first 5 jobs get in.
+    let accepted = (0..50)
+        .filter(|i| api.call(text_submit(DEMO, &format!("flood {i}"))).status == 202)
+        .count();
+    assert_eq!(accepted, 5);
+    let acme = api.call(text_submit(ACME, "mine"));
+    assert_eq!(acme.status, 202);
+    let acme_id = json_body(&acme)["id"].as_str().unwrap().to_string();
+    // One worker takes the oldest due job at a time: acme's job runs after
+    // at most demo's 5, however many demo tried to submit.
+    let mut processed = 0;
+    loop {
+        let report = api.work("next");
+        assert_eq!(report.claimed, 1, "a job was due");
+        processed += 1;
+        let status = json_body(&api.call(get(&format!("/api/v1/jobs/{acme_id}"), Some(ACME))))
+            ["status"]
+            .clone();
+        if status == "succeeded" {
+            break;
+        }
+        assert!(processed < 6, "acme's job waited behind {processed} jobs");
+    }
+    assert_eq!(processed, 6);
+}
+
+#[test]
+fn the_operator_redrives_dead_letters_in_bulk() {
+    let mut api = Api::new("api-redrive-all");
+    api.config.pipeline.max_attempts = 1;
+    let redis = common::redis();
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let created = json_body(&api.call(text_submit(DEMO, &format!("bulk {i}"))));
+        let id = created["id"].as_str().unwrap().to_string();
+        let claimed = platform_core::pipeline::claim(&redis, &api.config.pipeline, Some(&id))
+            .unwrap()
+            .remove(0);
+        platform_core::pipeline::fail(&redis, &api.config.pipeline, &claimed, "x", false).unwrap();
+        ids.push(id);
+    }
+    let redrive = |limit: u32| {
+        let mut req = post("/api/v1/admin/dead-letters/redrive", ADMIN, "");
+        req.query = format!("limit={limit}");
+        api.call(req)
+    };
+    assert_eq!(
+        api.call(post("/api/v1/admin/dead-letters/redrive", DEMO, ""))
+            .status,
+        401
+    );
+    assert_eq!(redrive(0).status, 400);
+    let first = redrive(3);
+    assert_eq!(first.status, 200);
+    assert_eq!(json_body(&first), json!({"redriven": 3}));
+    assert_eq!(json_body(&redrive(100)), json!({"redriven": 2}));
+    assert_eq!(json_body(&redrive(100)), json!({"redriven": 0}));
+    for id in &ids {
+        let job = json_body(&api.call(get(&format!("/api/v1/jobs/{id}"), Some(DEMO))));
+        assert_eq!(
+            (job["status"].as_str(), job["attempts"].as_u64()),
+            (Some("queued"), Some(0))
+        );
+    }
+}
+
+fn info(redis: &NativeRedis, section: &str) -> String {
+    match &redis.execute("INFO", &[section.into()]).unwrap()[0] {
+        RedisValue::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn with_a_replica_a_submit_waits_for_its_acknowledgement_within_a_bound() {
+    let primary = OwnRedis::start();
+    let replica = OwnRedis::start();
+    let p = NativeRedis::new(&primary.url).unwrap();
+    let r = NativeRedis::new(&replica.url).unwrap();
+    let port = primary.url.rsplit(':').next().unwrap().to_string();
+    r.execute("REPLICAOF", &["127.0.0.1".into(), port.into()])
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !info(&r, "replication").contains("master_link_status:up") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the replica never synced"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+
+    let mut api = Api::new("api-wait").with_redis(&primary.url);
+    api.config.wait_replicas = 1;
+    api.config.wait_timeout_ms = 200;
+    let created = api.call(submit(DEMO, HELLO, None));
+    assert_eq!(created.status, 202);
+    assert!(
+        info(&p, "commandstats").contains("cmdstat_wait:calls=1"),
+        "the submit did not WAIT"
+    );
+    // Acknowledged: the replica has the job already.
+    let id = json_body(&created)["id"].as_str().unwrap().to_string();
+    let key = format!("{{{}}}:job:{id}", api.config.pipeline.key_prefix);
+    assert_eq!(
+        r.execute("EXISTS", &[key.into()]).unwrap(),
+        vec![RedisValue::Int(1)]
+    );
+
+    // Asking for more replicas than there are: the wait is bounded.
+    api.config.wait_replicas = 2;
+    let started = std::time::Instant::now();
+    assert_eq!(api.call(submit(DEMO, HELLO, None)).status, 202);
+    let waited = started.elapsed();
+    assert!(
+        waited >= std::time::Duration::from_millis(200)
+            && waited < std::time::Duration::from_secs(2),
+        "{waited:?}"
+    );
 }

@@ -79,7 +79,10 @@ fn idempotency_key_returns_the_original_or_a_conflict() {
     assert_ne!(a.id, b.id);
 
     let ttl = redis
-        .execute("TTL", &[format!("{}:idem:acme:k1", cfg.key_prefix).into()])
+        .execute(
+            "TTL",
+            &[format!("{{{}}}:idem:acme:k1", cfg.key_prefix).into()],
+        )
         .unwrap();
     assert!(
         matches!(ttl[0], platform_core::ports::RedisValue::Int(t) if t > 86_000 && t <= 86_400),
@@ -181,6 +184,41 @@ fn expired_lease_is_reclaimed_and_the_stale_worker_is_fenced_out() {
     assert!(pipeline::complete(&redis, &cfg, &second[0], &result_for(&second[0])).unwrap());
     let record = pipeline::get(&redis, &cfg, &id).unwrap().unwrap();
     assert_eq!((record.status, record.attempts), (JobStatus::Succeeded, 2));
+}
+
+#[test]
+fn a_stale_worker_is_fenced_out_after_a_redrive_resets_the_attempts() {
+    let redis = redis();
+    let cfg = platform_core::config::PipelineConfig {
+        lease_ms: 100,
+        max_attempts: 1,
+        ..pipeline_config("redrive-fence")
+    };
+    let id = created(pipeline::submit(&redis, &cfg, text_job("acme", "x", None)).unwrap()).id;
+    // A claims attempt 1; its lease expires and the job is dead-lettered.
+    let a = pipeline::claim(&redis, &cfg, Some(&id)).unwrap().remove(0);
+    thread::sleep(Duration::from_millis(200));
+    assert!(pipeline::claim(&redis, &cfg, Some(&id)).unwrap().is_empty());
+    // An operator re-drives it; C claims it: attempt 1 again.
+    assert!(matches!(
+        pipeline::redrive(&redis, &cfg, &id).unwrap(),
+        RedriveOutcome::Requeued(_)
+    ));
+    let c = pipeline::claim(&redis, &cfg, Some(&id)).unwrap().remove(0);
+    assert_eq!((a.attempt, c.attempt), (1, 1));
+    // A's late outcome must not touch C's running job.
+    assert_eq!(
+        pipeline::fail(&redis, &cfg, &a, "late", false).unwrap(),
+        None
+    );
+    assert!(!pipeline::complete(&redis, &cfg, &a, &result_for(&a)).unwrap());
+    assert_eq!(
+        pipeline::release(&redis, &cfg, std::slice::from_ref(&a)).unwrap(),
+        0
+    );
+    let record = pipeline::get(&redis, &cfg, &id).unwrap().unwrap();
+    assert_eq!((record.status, record.attempts), (JobStatus::Running, 1));
+    assert!(pipeline::complete(&redis, &cfg, &c, &result_for(&c)).unwrap());
 }
 
 #[test]
@@ -501,4 +539,74 @@ fn claim_bounds_the_bytes_of_overdue_inputs_it_takes() {
     let mut expected = ids.clone();
     expected.sort();
     assert_eq!(claimed, expected);
+}
+
+fn pttl(redis: &impl Redis, key: &str) -> i64 {
+    match redis.execute("PTTL", &[key.into()]).unwrap()[0] {
+        platform_core::ports::RedisValue::Int(n) => n,
+        ref other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn finished_jobs_expire_after_the_retention_and_dead_letters_are_trimmed() {
+    let redis = redis();
+    let cfg = platform_core::config::PipelineConfig {
+        retention_ms: 60_000,
+        max_attempts: 1,
+        ..pipeline_config("retention")
+    };
+    let tag = format!("{{{}}}", cfg.key_prefix);
+    let job_key = |id: &str| format!("{tag}:job:{id}");
+
+    // Succeeded: the record expires after the retention.
+    let done = created(pipeline::submit(&redis, &cfg, text_job("acme", "a", None)).unwrap()).id;
+    assert_eq!(
+        pttl(&redis, &job_key(&done)),
+        -1,
+        "an unfinished job never expires"
+    );
+    let claimed = pipeline::claim(&redis, &cfg, Some(&done))
+        .unwrap()
+        .remove(0);
+    assert_eq!(pttl(&redis, &job_key(&done)), -1);
+    assert!(pipeline::complete(&redis, &cfg, &claimed, &result_for(&claimed)).unwrap());
+    let ttl = pttl(&redis, &job_key(&done));
+    assert!((59_000..=60_000).contains(&ttl), "{ttl}");
+
+    // Dead-lettered: the record expires too, and dead letters older than the
+    // retention are trimmed when another job is dead-lettered.
+    let dead = format!("{tag}:dead");
+    redis
+        .execute(
+            "ZADD",
+            &[dead.as_str().into(), "1".into(), "ancient".into()],
+        )
+        .unwrap();
+    let failed = created(pipeline::submit(&redis, &cfg, text_job("acme", "b", None)).unwrap()).id;
+    let claimed = pipeline::claim(&redis, &cfg, Some(&failed))
+        .unwrap()
+        .remove(0);
+    assert_eq!(
+        pipeline::fail(&redis, &cfg, &claimed, "no", false).unwrap(),
+        Some(JobStatus::Failed)
+    );
+    let ttl = pttl(&redis, &job_key(&failed));
+    assert!((59_000..=60_000).contains(&ttl), "{ttl}");
+    let members = redis
+        .execute("ZRANGE", &[dead.as_str().into(), "0".into(), "-1".into()])
+        .unwrap();
+    assert_eq!(
+        members,
+        vec![platform_core::ports::RedisValue::Bytes(
+            failed.clone().into_bytes()
+        )]
+    );
+
+    // Re-driven: unfinished again, so it no longer expires.
+    assert!(matches!(
+        pipeline::redrive(&redis, &cfg, &failed).unwrap(),
+        RedriveOutcome::Requeued(_)
+    ));
+    assert_eq!(pttl(&redis, &job_key(&failed)), -1);
 }

@@ -7,7 +7,7 @@ use std::io::Cursor;
 use base64::Engine as _;
 use common::*;
 use platform_core::blob::{BlobClient, BlobError, PutOutcome};
-use platform_core::config::{BlobAuth, BlobConfig, PipelineConfig};
+use platform_core::config::{BlobAuth, BlobConfig, HttpTimeouts, PipelineConfig};
 use platform_core::jobs;
 use platform_core::log::{Level, Logger};
 use platform_core::native::{block_on, CountingRedis, NativeHttp};
@@ -165,7 +165,10 @@ fn worker_runs_jobs_and_stores_results_byte_for_byte() {
         let record = pipeline::get(&redis, &cfg, &id).unwrap().unwrap();
         assert_eq!((record.status, record.attempts), (JobStatus::Succeeded, 1));
         let result = record.result.expect("a result reference");
-        let expected = jobs::find(job_type).unwrap().run(&input).unwrap();
+        let expected = jobs::find(job_type)
+            .unwrap()
+            .run(&input.to_string())
+            .unwrap();
         assert_eq!(result.blob, format!("acme/{id}.{}", expected.extension));
         assert_eq!(result.content_type, expected.content_type);
         assert_eq!(result.bytes, expected.bytes.len() as u64);
@@ -248,7 +251,10 @@ fn permanent_job_errors_dead_letter_and_blob_outages_retry() {
         .unwrap();
     png.truncate(60);
     let input = json!({"image": base64::engine::general_purpose::STANDARD.encode(&png), "max_width": 8, "max_height": 8});
-    jobs::find("thumbnail").unwrap().validate(&input).unwrap();
+    jobs::find("thumbnail")
+        .unwrap()
+        .validate(&input.to_string())
+        .unwrap();
     let corrupt = submit(&redis, &cfg, "thumbnail", &input);
     let report = work(corrupt.as_bytes(), &cfg, &blob, &redis).unwrap();
     assert_eq!(
@@ -261,7 +267,11 @@ fn permanent_job_errors_dead_letter_and_blob_outages_retry() {
     );
     let record = pipeline::get(&redis, &cfg, &corrupt).unwrap().unwrap();
     assert_eq!(record.status, JobStatus::Failed);
-    assert!(record.error.unwrap().contains("cannot be decoded"));
+    // Tenants get a stable reason, never the decoder's message.
+    assert_eq!(
+        record.error.as_deref(),
+        Some("the job failed: its input could not be processed")
+    );
 
     // An unknown type (not validated by the pipeline itself) fails for good.
     let unknown = submit(&redis, &cfg, "no-such-type", &json!({}));
@@ -271,6 +281,8 @@ fn permanent_job_errors_dead_letter_and_blob_outages_retry() {
         pipeline::dead_letters(&redis, &cfg, 0, 10).unwrap().len(),
         2
     );
+    let record = pipeline::get(&redis, &cfg, &unknown).unwrap().unwrap();
+    assert_eq!(record.error.as_deref(), Some("unknown job type"));
 
     // Blob Storage down: the job goes back to the queue with backoff.
     let down = BlobConfig {
@@ -289,7 +301,11 @@ fn permanent_job_errors_dead_letter_and_blob_outages_retry() {
     );
     let record = pipeline::get(&redis, &cfg, &id).unwrap().unwrap();
     assert_eq!((record.status, record.attempts), (JobStatus::Queued, 1));
-    assert!(record.error.unwrap().contains("unavailable"));
+    // Not the storage client's error (address, OS error text).
+    assert_eq!(
+        record.error.as_deref(),
+        Some("the result storage was unavailable")
+    );
 
     // Once it is back, the retry succeeds.
     std::thread::sleep(std::time::Duration::from_millis(150));
@@ -363,4 +379,124 @@ fn jobs_not_started_within_half_the_lease_are_handed_back() {
             .status,
         JobStatus::Succeeded
     );
+}
+
+/// A server that accepts connections and never answers, holding them open.
+fn silent_server() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming() {
+            held.push(stream);
+        }
+    });
+    port
+}
+
+#[test]
+fn a_blob_call_that_never_answers_fails_the_attempt_within_its_timeouts() {
+    let redis = redis();
+    let cfg = pipeline_config("silent");
+    let blob = BlobConfig {
+        endpoint: format!("http://127.0.0.1:{}/devstoreaccount1", silent_server()),
+        ..blob_config("silent")
+    };
+    let http = NativeHttp::with_timeouts(HttpTimeouts {
+        connect_ms: 200,
+        first_byte_ms: 500,
+        between_bytes_ms: 500,
+    });
+    let id = submit(&redis, &cfg, "text-stats", &json!({"text": "x"}));
+    let started = std::time::Instant::now();
+    let report = block_on(handle_message(
+        id.as_bytes(),
+        &cfg,
+        &blob,
+        &redis,
+        &http,
+        &logger(),
+    ))
+    .unwrap();
+    let elapsed = started.elapsed();
+    assert_eq!(
+        report,
+        WorkerReport {
+            claimed: 1,
+            retrying: 1,
+            ..WorkerReport::default()
+        }
+    );
+    // One PUT that times out (and no more: a failed PUT is not retried
+    // within the attempt), well within the lease.
+    assert!(elapsed < std::time::Duration::from_secs(3), "{elapsed:?}");
+    let record = pipeline::get(&redis, &cfg, &id).unwrap().unwrap();
+    assert_eq!((record.status, record.attempts), (JobStatus::Queued, 1));
+}
+
+#[test]
+fn a_result_stored_by_an_earlier_run_is_recorded_at_its_stored_size() {
+    require_azurite();
+    let redis = redis();
+    let cfg = pipeline_config("existed");
+    let blob = blob_config("existed");
+    let http = NativeHttp::default();
+    let id = submit(&redis, &cfg, "text-stats", &json!({"text": "x"}));
+    // An earlier run stored its result, then died before completing the job.
+    let earlier = b"{\"stored\":\"by an earlier run\"}";
+    let name = format!("acme/{id}.json");
+    block_on(BlobClient::new(&blob, &http).put_if_absent(&name, "application/json", earlier))
+        .unwrap();
+
+    let report = work(id.as_bytes(), &cfg, &blob, &redis).unwrap();
+    assert_eq!(report.succeeded, 1);
+    let record = pipeline::get(&redis, &cfg, &id).unwrap().unwrap();
+    let result = record.result.unwrap();
+    assert_eq!(result.blob, name);
+    assert_eq!(result.bytes, earlier.len() as u64);
+    assert_eq!(
+        block_on(BlobClient::new(&blob, &http).size(&name)).unwrap(),
+        Some(earlier.len() as u64)
+    );
+}
+
+#[test]
+fn refused_credentials_do_not_spend_attempts() {
+    require_azurite();
+    let redis = redis();
+    let cfg = PipelineConfig {
+        max_attempts: 1,
+        ..pipeline_config("auth")
+    };
+    let blob = blob_config("auth");
+    // An expired SAS or a rotated key: the storage answers 403.
+    let refused = BlobConfig {
+        auth: BlobAuth::SharedKey { key: vec![7; 64] },
+        ..blob.clone()
+    };
+    let id = submit(&redis, &cfg, "text-stats", &json!({"text": "x"}));
+    for _ in 0..3 {
+        let report = work(id.as_bytes(), &cfg, &refused, &redis).unwrap();
+        assert_eq!(report.failed, 0, "{report:?}");
+        let record = pipeline::get(&redis, &cfg, &id).unwrap().unwrap();
+        assert_eq!((record.status, record.attempts), (JobStatus::Queued, 0));
+        assert!(record.error.unwrap().contains("credentials"));
+        // It waits a while before the next try; make it due now.
+        assert!(due_score(&redis, &cfg, &id).unwrap() > redis_now(&redis) + 30_000);
+        redis
+            .execute(
+                "ZADD",
+                &[
+                    format!("{{{}}}:due", cfg.key_prefix).into(),
+                    "0".into(),
+                    id.as_str().into(),
+                ],
+            )
+            .unwrap();
+    }
+    // The credentials are fixed: its one attempt succeeds.
+    let report = work(id.as_bytes(), &cfg, &blob, &redis).unwrap();
+    assert_eq!(report.succeeded, 1);
+    let record = pipeline::get(&redis, &cfg, &id).unwrap().unwrap();
+    assert_eq!((record.status, record.attempts), (JobStatus::Succeeded, 1));
 }

@@ -10,10 +10,15 @@
 
 use std::cell::RefCell;
 
+use futures::SinkExt as _;
+use platform_core::config::HttpTimeouts;
 use platform_core::ports::{
     Http, HttpError, HttpRequest, HttpResponse, Redis, RedisArg, RedisError, RedisValue,
 };
+use spin_sdk::http::conversions::{TryFromIncomingResponse as _, TryIntoOutgoingRequest as _};
 use spin_sdk::http::{Method, Request, Response};
+use spin_sdk::wit::wasi::http0_2_0::outgoing_handler;
+use spin_sdk::wit::wasi::http0_2_0::types::RequestOptions;
 use spin_sdk::{redis, variables};
 
 /// A Spin variable of this component (`[component.x.variables]`), `None` if unset.
@@ -116,8 +121,31 @@ impl Redis for SpinRedis {
     }
 }
 
-/// Outbound HTTP through Spin.
-pub struct SpinHttp;
+/// Outbound HTTP through Spin, with connect, first-byte and between-bytes
+/// timeouts passed as wasi:http `request-options` (Spin 3.6 honours them;
+/// without them it waits up to 600 s for each).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SpinHttp {
+    timeouts: HttpTimeouts,
+}
+
+impl SpinHttp {
+    /// Outbound HTTP with these timeouts.
+    pub fn new(timeouts: HttpTimeouts) -> Self {
+        Self { timeouts }
+    }
+
+    fn options(&self) -> Result<RequestOptions, HttpError> {
+        let options = RequestOptions::new();
+        let ns = |ms: u64| Some(ms.saturating_mul(1_000_000));
+        options
+            .set_connect_timeout(ns(self.timeouts.connect_ms))
+            .and_then(|()| options.set_first_byte_timeout(ns(self.timeouts.first_byte_ms)))
+            .and_then(|()| options.set_between_bytes_timeout(ns(self.timeouts.between_bytes_ms)))
+            .map_err(|()| HttpError("the runtime refused the request timeouts".into()))?;
+        Ok(options)
+    }
+}
 
 fn method(name: &str) -> Method {
     match name {
@@ -139,10 +167,35 @@ impl Http for SpinHttp {
         for (name, value) in request.headers {
             builder.header(name, value);
         }
-        let outgoing = builder.body(request.body).build();
-        let response: Response = spin_sdk::http::send(outgoing)
+        // What `spin_sdk::http::send` does, but with request options: the
+        // SDK's `send` passes none.
+        let (outgoing, body) = builder
+            .body(request.body)
+            .build()
+            .try_into_outgoing_request()
+            .map_err(|e| HttpError(format!("invalid request: {e}")))?;
+        let mut sink = outgoing.take_body();
+        let future = outgoing_handler::handle(outgoing, Some(self.options()?))
+            .map_err(|e| HttpError(format!("{e:?}")))?;
+        if let Some(body) = body {
+            sink.send(body)
+                .await
+                .map_err(|e| HttpError(format!("sending the body: {e:?}")))?;
+        }
+        drop(sink);
+        let incoming = loop {
+            match future.get() {
+                Some(Ok(Ok(response))) => break response,
+                Some(Ok(Err(code))) => return Err(HttpError(format!("{code:?}"))),
+                Some(Err(())) => return Err(HttpError("the response was already taken".into())),
+                // The instance serves one request or message at a time:
+                // waiting here blocks nothing else.
+                None => future.subscribe().block(),
+            }
+        };
+        let response = Response::try_from_incoming_response(incoming)
             .await
-            .map_err(|e| HttpError(e.to_string()))?;
+            .map_err(|e| HttpError(format!("reading the response body: {e:?}")))?;
         let headers = response
             .headers()
             .map(|(name, value)| {

@@ -24,7 +24,10 @@ resource "azurerm_managed_redis" "this" {
     access_keys_authentication_enabled = true
     client_protocol                    = "Plaintext"
     clustering_policy                  = "NoCluster"
-    # The queue is data, not a cache: never evict, persist every write.
+    # The queue is data, not a cache: never evict, persist every write. At
+    # maxmemory writes fail with OOM (the API answers 503) rather than Redis
+    # silently evicting keys; volatile-* policies would evict the keys that
+    # have a TTL first, which are finished jobs and idempotency keys.
     eviction_policy                               = "NoEviction"
     persistence_append_only_file_backup_frequency = "1s"
   }

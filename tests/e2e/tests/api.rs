@@ -101,7 +101,7 @@ fn submit_poll_and_fetch_result() {
 
     let expected = platform_core::jobs::find("text-stats")
         .expect("text-stats registered")
-        .run(&json!({"text": text}))
+        .run(&json!({"text": text}).to_string())
         .expect("text-stats runs");
     assert_eq!(
         result.body, expected.bytes,
@@ -201,7 +201,7 @@ fn idempotency_key_returns_the_original_job_or_conflicts() {
     // Exactly two jobs exist in Redis: the replay created nothing.
     let mut conn = redis.client();
     let keys: Vec<String> = redis::cmd("KEYS")
-        .arg("jobs:job:*")
+        .arg("{jobs}:job:*")
         .query(&mut conn)
         .unwrap();
     assert_eq!(keys.len(), 2, "{keys:?}");

@@ -101,9 +101,10 @@ fn a_job_whose_worker_dies_mid_run_completes_after_restart() {
     let client = api.client();
 
     // The CPU-bound job type with a 12-megapixel image (about 0.7 s of work),
-    // so that it is still running when the worker is killed.
+    // so that it is still running when the worker is killed. Scaled to 256
+    // pixels: to 1024 its working set (84 MiB) is over the thumbnail limit.
     let png = test_png(4000, 3000);
-    let body = thumbnail_job(&png, 1024, 1024);
+    let body = thumbnail_job(&png, 256, 256);
     let id = client.submit_ok(DEMO_KEY, &body);
 
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -126,7 +127,7 @@ fn a_job_whose_worker_dies_mid_run_completes_after_restart() {
 
     let want = platform_core::jobs::find("thumbnail")
         .unwrap()
-        .run(&body["input"])
+        .run(&body["input"].to_string())
         .unwrap();
     let (_, bytes) = azurite
         .read_blob(&format!("demo/{id}.png"))
@@ -175,7 +176,7 @@ fn redis_down_means_503_and_never_202() {
     // and submissions are accepted again.
     redis.restart();
     let mut conn = redis.client();
-    let keys: Vec<String> = redis::cmd("KEYS").arg("jobs:*").query(&mut conn).unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS").arg("{jobs}:*").query(&mut conn).unwrap();
     assert!(keys.is_empty(), "{keys:?}");
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -239,7 +240,7 @@ fn blob_storage_down_retries_then_fails_and_redrive_completes() {
 
     let want = platform_core::jobs::find("text-stats")
         .unwrap()
-        .run(&serde_json::json!({"text": text}))
+        .run(&serde_json::json!({"text": text}).to_string())
         .unwrap();
     let result = client.get(&format!("/api/v1/jobs/{id}/result"), DEMO_KEY);
     assert_eq!(result.body, want.bytes);

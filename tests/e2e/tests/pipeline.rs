@@ -12,7 +12,7 @@ const WAIT: Duration = Duration::from_secs(90);
 fn expected(job_type: &str, input: &Value) -> platform_core::jobs::JobOutput {
     platform_core::jobs::find(job_type)
         .unwrap_or_else(|| panic!("{job_type} is registered"))
-        .run(input)
+        .run(&input.to_string())
         .unwrap_or_else(|e| panic!("{job_type} runs natively: {e:?}"))
 }
 

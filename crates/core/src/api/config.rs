@@ -5,7 +5,7 @@ use std::fmt;
 use sha2::{Digest, Sha256};
 
 pub use crate::config::ConfigError;
-use crate::config::{BlobConfig, PipelineConfig};
+use crate::config::{BlobConfig, HttpTimeouts, PipelineConfig, SubmitLimits};
 use crate::log::Level;
 
 /// Default for `max_body_bytes`: 8 MiB.
@@ -139,6 +139,27 @@ pub struct ApiConfig {
     pub pipeline: PipelineConfig,
     /// Where results are stored.
     pub blob: BlobConfig,
+    /// Timeouts of Blob Storage calls.
+    pub http_timeouts: HttpTimeouts,
+    /// Submit limits of tenants without their own.
+    pub submit_limits: SubmitLimits,
+    /// Tenants' own submit limits.
+    pub tenant_submit_limits: Vec<(String, SubmitLimits)>,
+    /// Replicas that must acknowledge a new job before the `202` (Redis
+    /// `WAIT`); 0: do not wait (no replica).
+    pub wait_replicas: u32,
+    /// The longest a submit waits for them.
+    pub wait_timeout_ms: u64,
+}
+
+impl ApiConfig {
+    /// The submit limits of `tenant`.
+    pub fn limits_for(&self, tenant: &str) -> SubmitLimits {
+        self.tenant_submit_limits
+            .iter()
+            .find(|(t, _)| t == tenant)
+            .map_or(self.submit_limits, |(_, limits)| *limits)
+    }
 }
 
 impl ApiConfig {
@@ -147,6 +168,7 @@ impl ApiConfig {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let pipeline = PipelineConfig::from_lookup(&lookup)?;
         let blob = BlobConfig::from_lookup(&lookup)?;
+        let http_timeouts = HttpTimeouts::from_lookup(&lookup)?;
         let api_keys = lookup("api_keys").ok_or(ConfigError::Missing { name: "api_keys" })?;
         let admin_token = lookup("admin_token").ok_or(ConfigError::Missing {
             name: "admin_token",
@@ -159,6 +181,43 @@ impl ApiConfig {
                 _ => return Err(invalid("max_body_bytes", "must be a positive integer")),
             },
         };
+        let limits_error = "expected `rate_per_second/burst/max_queued`, e.g. `20/40/1000` (0 turns a limit off; a rate needs a burst of at least 1)";
+        let submit_limits = match lookup("submit_limits") {
+            None => SubmitLimits::UNLIMITED,
+            Some(value) => {
+                SubmitLimits::parse(&value).ok_or_else(|| invalid("submit_limits", limits_error))?
+            }
+        };
+        let mut tenant_submit_limits = Vec::new();
+        for entry in lookup("tenant_submit_limits")
+            .unwrap_or_default()
+            .split(',')
+            .filter(|e| !e.trim().is_empty())
+        {
+            let parsed = entry
+                .split_once('=')
+                .and_then(|(tenant, limits)| {
+                    Some((tenant.trim().to_string(), SubmitLimits::parse(limits)?))
+                })
+                .filter(|(tenant, _)| !tenant.is_empty());
+            tenant_submit_limits.push(parsed.ok_or_else(|| {
+                invalid(
+                    "tenant_submit_limits",
+                    "expected comma-separated `tenant=rate_per_second/burst/max_queued`",
+                )
+            })?);
+        }
+        let small = |name: &'static str, default: u64, max: u64| match lookup(name) {
+            None => Ok(default),
+            Some(value) => value
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|n| *n <= max)
+                .ok_or_else(|| invalid(name, format!("expected an integer from 0 to {max}"))),
+        };
+        let wait_replicas = small("redis_wait_replicas", 0, 5)? as u32;
+        let wait_timeout_ms = small("redis_wait_timeout_ms", 100, 5_000)?;
         let log_level = match lookup("log_level") {
             None => Level::Info,
             Some(value) => value
@@ -171,6 +230,11 @@ impl ApiConfig {
             log_level,
             pipeline,
             blob,
+            http_timeouts,
+            submit_limits,
+            tenant_submit_limits,
+            wait_replicas,
+            wait_timeout_ms,
         })
     }
 }

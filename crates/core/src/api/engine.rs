@@ -2,8 +2,8 @@
 
 pub use crate::jobs::{find, names};
 pub use crate::pipeline::{
-    dead_letters, get, is_valid_id, ping, redrive, submit, sweep, JobRecord, JobStatus, NewJob,
-    PipelineError, RedriveOutcome, SubmitOutcome,
+    backlog, dead_letters, get, is_valid_id, ping, redrive, redrive_all, submit_limited, sweep,
+    wait_for_replicas, JobRecord, JobStatus, NewJob, PipelineError, RedriveOutcome, SubmitOutcome,
 };
 
 use crate::blob::{BlobClient, BlobError};

@@ -8,14 +8,17 @@ use super::engine::{
 };
 use super::problem::Problem;
 use super::routes::{self, Access, RouteId};
-use super::wire::{request_hash, rfc3339_millis};
+use super::wire::{request_hash_canonical, rfc3339_millis};
 use super::{ApiContext, ApiRequest, ApiResponse, RequestLog, OPENAPI_JSON};
+use crate::jobs::object_members;
 use crate::ports::{Http, Redis, RedisError};
 
 /// Default and largest `limit` of the dead-letter list.
 pub const DEFAULT_LIMIT: u32 = 20;
 /// Largest `limit` of the dead-letter list.
 pub const MAX_LIMIT: u32 = 100;
+/// At most this many problems are listed in a `422` body.
+const MAX_REPORTED_ERRORS: usize = 16;
 /// Largest `offset` of the dead-letter list.
 pub const MAX_OFFSET: u32 = 1_000_000;
 
@@ -46,12 +49,14 @@ pub(super) async fn dispatch<R: Redis, H: Http>(
         RouteId::Healthz => Ok(healthz()),
         RouteId::OpenApi => Ok(openapi()),
         RouteId::Readyz => readyz(ctx),
-        RouteId::SubmitJob => submit(req, ctx, tenant),
+        RouteId::SubmitJob => submit(req, ctx, tenant, log),
         RouteId::GetJob => get_job(ctx, tenant, job_id),
         RouteId::GetResult => get_result(ctx, tenant, job_id).await,
         RouteId::DeadLetters => dead_letters(req, ctx),
         RouteId::Redrive => redrive(ctx, job_id),
         RouteId::Sweep => sweep(ctx),
+        RouteId::Backlog => backlog(ctx),
+        RouteId::RedriveAll => redrive_all(req, ctx),
     }
 }
 
@@ -175,7 +180,12 @@ fn input_error(pointer: &str, message: &str) -> Value {
     json!({ "pointer": pointer, "message": message })
 }
 
-fn submit<R: Redis, H>(req: &ApiRequest, ctx: &ApiContext<'_, R, H>, tenant: &str) -> Handled {
+fn submit<R: Redis, H>(
+    req: &ApiRequest,
+    ctx: &ApiContext<'_, R, H>,
+    tenant: &str,
+    log: &mut RequestLog,
+) -> Handled {
     let limit = ctx.config.max_body_bytes;
     let declared = req
         .header("content-length")
@@ -195,24 +205,37 @@ fn submit<R: Redis, H>(req: &ApiRequest, ctx: &ApiContext<'_, R, H>, tenant: &st
             ))
         }
     };
-    let body: Value = serde_json::from_slice(&req.body)
-        .map_err(|e| Problem::malformed_json(format!("the body is not valid JSON: {e}")))?;
-    let Value::Object(members) = body else {
-        return Err(invalid_input(
-            "the body must be a JSON object",
-            vec![input_error("", "must be an object with `type` and `input`")],
-        ));
-    };
-    let mut errors = Vec::new();
-    for name in members.keys() {
-        if name != "type" && name != "input" {
-            let pointer = format!("/{}", name.replace('~', "~0").replace('/', "~1"));
-            errors.push(input_error(&pointer, "unknown member"));
+    // Parsed in place: `input` stays raw JSON text borrowed from the body
+    // until its job type parses it into typed fields, so a hostile body costs
+    // no more than its own size.
+    let text = std::str::from_utf8(&req.body)
+        .map_err(|_| Problem::malformed_json("the body is not valid JSON: it is not UTF-8"))?;
+    let members = match object_members(text, ["type", "input"], MAX_REPORTED_ERRORS) {
+        Ok(members) => members,
+        Err(Some(e)) => {
+            return Err(Problem::malformed_json(format!(
+                "the body is not valid JSON: {e}"
+            )))
         }
-    }
-    let job_type = match members.get("type") {
-        Some(Value::String(name)) => Some(name.as_str()),
-        Some(_) => {
+        Err(None) => {
+            return Err(invalid_input(
+                "the body must be a JSON object",
+                vec![input_error("", "must be an object with `type` and `input`")],
+            ))
+        }
+    };
+    let mut errors: Vec<Value> = members
+        .unknown
+        .iter()
+        .map(|name| {
+            let pointer = format!("/{}", name.replace('~', "~0").replace('/', "~1"));
+            input_error(&pointer, "unknown member")
+        })
+        .collect();
+    let [job_type, input] = members.values;
+    let job_type = match job_type.map(|raw| serde_json::from_str::<String>(raw.get())) {
+        Some(Ok(name)) => Some(name),
+        Some(Err(_)) => {
             errors.push(input_error("/type", "must be a string"));
             None
         }
@@ -221,14 +244,14 @@ fn submit<R: Redis, H>(req: &ApiRequest, ctx: &ApiContext<'_, R, H>, tenant: &st
             None
         }
     };
-    let input = members.get("input");
     if input.is_none() {
         errors.push(input_error("/input", "is required"));
     }
     let (Some(job_type), Some(input), true) = (job_type, input, errors.is_empty()) else {
+        errors.truncate(MAX_REPORTED_ERRORS);
         return Err(invalid_input("the body does not describe a job", errors));
     };
-    let Some(kind) = engine::find(job_type) else {
+    let Some(kind) = engine::find(&job_type) else {
         let known: Vec<&str> = engine::names().collect();
         return Err(Problem::new(
             422,
@@ -239,24 +262,68 @@ fn submit<R: Redis, H>(req: &ApiRequest, ctx: &ApiContext<'_, R, H>, tenant: &st
         .with("known_types", json!(known))
         .with("errors", json!([input_error("/type", "unknown job type")])));
     };
-    if let Err(e) = kind.validate(input) {
-        let errors = vec![input_error(&format!("/input{}", e.pointer), &e.message)];
-        return Err(invalid_input(
-            &format!("the input is not valid for job type `{}`", kind.name()),
-            errors,
-        ));
-    }
+    let input_json = match kind.validate(input.get()) {
+        Ok(canonical) => canonical,
+        Err(e) => {
+            let errors = vec![input_error(&format!("/input{}", e.pointer), &e.message)];
+            return Err(invalid_input(
+                &format!("the input is not valid for job type `{}`", kind.name()),
+                errors,
+            ));
+        }
+    };
     let new_job = NewJob {
         tenant: tenant.to_string(),
         job_type: kind.name().to_string(),
-        input_json: input.to_string(),
-        request_hash: request_hash(kind.name(), input),
+        request_hash: request_hash_canonical(kind.name(), &input_json),
+        input_json,
         idempotency_key,
     };
     let redis = open(ctx)?;
-    match engine::submit(&redis, &ctx.config.pipeline, new_job).map_err(pipeline_problem)? {
-        SubmitOutcome::Created(job) => Ok(ApiResponse::json(202, &job_json(&job, false))
-            .with_header("location", job_path(&job.id))),
+    let limits = ctx.config.limits_for(tenant);
+    match engine::submit_limited(&redis, &ctx.config.pipeline, new_job, &limits)
+        .map_err(pipeline_problem)?
+    {
+        SubmitOutcome::Limited(limited) => {
+            let (slug, title, detail) = if limited.queued {
+                (
+                    "too-many-queued",
+                    "Too many unfinished jobs",
+                    "this tenant has as many unfinished jobs as it may have; submit more once some finish",
+                )
+            } else {
+                (
+                    "rate-limited",
+                    "Too many submissions",
+                    "this tenant is over its submission rate; retry after `Retry-After` seconds",
+                )
+            };
+            Err(Problem::new(429, slug, title, detail)
+                .header(
+                    "retry-after",
+                    limited.retry_after_ms.div_ceil(1000).max(1).to_string(),
+                )
+                .header("ratelimit-limit", limited.limit.to_string())
+                .header("ratelimit-remaining", limited.remaining.to_string())
+                .header("ratelimit-reset", limited.reset_seconds.max(1).to_string()))
+        }
+        SubmitOutcome::Created(job) => {
+            // With a replica, a failover right after the 202 could lose the
+            // job: wait (bounded) for the replicas to have it first. Still
+            // 202 if they are late (logged): the job is on the primary, and
+            // a 503 would invite a duplicate submission.
+            if ctx.config.wait_replicas > 0 {
+                let acked = engine::wait_for_replicas(
+                    &redis,
+                    ctx.config.wait_replicas,
+                    ctx.config.wait_timeout_ms,
+                )
+                .map_err(pipeline_problem)?;
+                log.replicas_acked = Some(acked);
+            }
+            Ok(ApiResponse::json(202, &job_json(&job, false))
+                .with_header("location", job_path(&job.id)))
+        }
         SubmitOutcome::Existing(job) => Ok(ApiResponse::json(200, &job_json(&job, false))
             .with_header("location", job_path(&job.id))
             .with_header("idempotent-replayed", "true")),
@@ -346,10 +413,15 @@ async fn get_result<R: Redis, H: Http>(
             headers: vec![("content-type".into(), result.content_type.clone())],
             body: bytes,
         }),
-        Ok(None) => Err(store_problem(format!(
-            "blob {} of job {} is missing",
-            result.blob, job.id
-        ))),
+        // The result blob is gone (its lifecycle rule deleted it, or it
+        // was removed): it will not come back, so not a 502 to retry.
+        Ok(None) => Err(Problem::new(
+            410,
+            "result-gone",
+            "Result gone",
+            "the job's result is no longer stored",
+        )
+        .cause(format!("blob {} of job {} is missing", result.blob, job.id))),
         Err(e) => Err(store_problem(format!(
             "blob {} of job {}: {e}",
             result.blob, job.id
@@ -427,4 +499,21 @@ fn sweep<R: Redis, H>(ctx: &ApiContext<'_, R, H>) -> Handled {
     let redis = open(ctx)?;
     let published = engine::sweep(&redis, &ctx.config.pipeline).map_err(pipeline_problem)?;
     Ok(ApiResponse::json(200, &json!({ "published": published })))
+}
+
+fn redrive_all<R: Redis, H>(req: &ApiRequest, ctx: &ApiContext<'_, R, H>) -> Handled {
+    let (_, limit) = page(&req.query)?;
+    let redis = open(ctx)?;
+    let redriven =
+        engine::redrive_all(&redis, &ctx.config.pipeline, limit).map_err(pipeline_problem)?;
+    Ok(ApiResponse::json(200, &json!({ "redriven": redriven })))
+}
+
+fn backlog<R: Redis, H>(ctx: &ApiContext<'_, R, H>) -> Handled {
+    let redis = open(ctx)?;
+    let counts = engine::backlog(&redis, &ctx.config.pipeline).map_err(pipeline_problem)?;
+    Ok(ApiResponse::json(
+        200,
+        &json!({ "due": counts.due, "scheduled": counts.scheduled, "dead": counts.dead }),
+    ))
 }

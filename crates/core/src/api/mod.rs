@@ -28,7 +28,7 @@ use serde_json::{json, Map, Value};
 pub use auth::bearer_token;
 pub use config::{ApiConfig, ConfigError, Credentials, DEFAULT_MAX_BODY_BYTES};
 pub use problem::{Details, Problem, PROBLEM_JSON, TYPE_PREFIX};
-pub use wire::{canonical_json, request_hash, rfc3339_millis};
+pub use wire::{canonical_json, request_hash, request_hash_canonical, rfc3339_millis};
 
 use crate::log::{Level, Logger};
 use crate::ports::{Http, Redis, RedisError};
@@ -48,7 +48,8 @@ pub struct ApiRequest {
     pub query: String,
     /// Header names and values.
     pub headers: Vec<(String, String)>,
-    /// The body (the component reads at most `max_body_bytes + 1` bytes).
+    /// The body: read by the component only when [`body_limit`] says so, and
+    /// then at most that many bytes.
     pub body: Vec<u8>,
 }
 
@@ -117,6 +118,35 @@ pub struct ApiContext<'a, R, H> {
 pub(crate) struct RequestLog {
     pub(crate) route: Option<&'static str>,
     pub(crate) tenant: Option<String>,
+    /// Replicas that acknowledged a new job (`WAIT`), when waited for.
+    pub(crate) replicas_acked: Option<u32>,
+}
+
+/// How many body bytes the component should read into `req.body` before
+/// calling [`handle`]: `Some(max_body_bytes + 1)` (enough to see that a body
+/// is too large) only for a route that takes a body, called with a credential
+/// valid for that route, without a `Content-Length` over the limit. `None`
+/// otherwise: the body stays unread, so an unauthenticated, unrouted or
+/// body-less request never makes the instance buffer a body.
+pub fn body_limit(config: &ApiConfig, req: &ApiRequest) -> Option<usize> {
+    let Match::Found(id, _) = routes::find(&req.method, &req.path) else {
+        return None;
+    };
+    let route = routes::route(*id);
+    if !route.body {
+        return None;
+    }
+    let token = req.header("authorization").and_then(bearer_token);
+    let authenticated = match route.access {
+        routes::Access::Open => true,
+        routes::Access::Tenant => token.is_some_and(|t| config.credentials.tenant_for(t).is_some()),
+        routes::Access::Admin => token.is_some_and(|t| config.credentials.is_admin(t)),
+    };
+    let limit = config.max_body_bytes;
+    let declared = req
+        .header("content-length")
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    (authenticated && declared.is_none_or(|n| n <= limit as u64)).then_some(limit + 1)
 }
 
 /// Serve one request. Never fails: every error is a problem response.
@@ -204,6 +234,9 @@ pub(crate) fn log_fields(
     }
     if let Some(cause) = cause {
         fields.insert("error".into(), json!(cause));
+    }
+    if let Some(acked) = log.replicas_acked {
+        fields.insert("replicas_acked".into(), json!(acked));
     }
     fields
 }

@@ -170,7 +170,7 @@ fn submission_examples_are_accepted_by_their_job_types() {
         let value = &example["value"];
         let job_type = value["type"].as_str().unwrap();
         let kind = crate::jobs::find(job_type).unwrap();
-        kind.validate(&value["input"])
+        kind.validate(&value["input"].to_string())
             .unwrap_or_else(|e| panic!("example {name}: {e}"));
         covered.insert(job_type);
     }

@@ -22,6 +22,10 @@ pub enum RouteId {
     Redrive,
     /// `POST /api/v1/admin/sweep`.
     Sweep,
+    /// `GET /api/v1/admin/backlog`.
+    Backlog,
+    /// `POST /api/v1/admin/dead-letters/redrive`.
+    RedriveAll,
 }
 
 /// Who may call a route.
@@ -46,6 +50,9 @@ pub struct Route {
     pub template: &'static str,
     /// Who may call it.
     pub access: Access,
+    /// Whether it takes a request body. The body of any other route is
+    /// never read.
+    pub body: bool,
     /// Every status it can return.
     pub statuses: &'static [u16],
 }
@@ -57,6 +64,7 @@ pub const ROUTES: &[Route] = &[
         method: "GET",
         template: "/healthz",
         access: Access::Open,
+        body: false,
         statuses: &[200],
     },
     Route {
@@ -64,6 +72,7 @@ pub const ROUTES: &[Route] = &[
         method: "GET",
         template: "/readyz",
         access: Access::Open,
+        body: false,
         statuses: &[200, 503],
     },
     Route {
@@ -71,6 +80,7 @@ pub const ROUTES: &[Route] = &[
         method: "GET",
         template: "/api/v1/openapi.json",
         access: Access::Open,
+        body: false,
         statuses: &[200],
     },
     Route {
@@ -78,13 +88,15 @@ pub const ROUTES: &[Route] = &[
         method: "POST",
         template: "/api/v1/jobs",
         access: Access::Tenant,
-        statuses: &[200, 202, 400, 401, 409, 413, 415, 422, 500, 503],
+        body: true,
+        statuses: &[200, 202, 400, 401, 409, 413, 415, 422, 429, 500, 503],
     },
     Route {
         id: RouteId::GetJob,
         method: "GET",
         template: "/api/v1/jobs/{id}",
         access: Access::Tenant,
+        body: false,
         statuses: &[200, 401, 404, 500, 503],
     },
     Route {
@@ -92,13 +104,15 @@ pub const ROUTES: &[Route] = &[
         method: "GET",
         template: "/api/v1/jobs/{id}/result",
         access: Access::Tenant,
-        statuses: &[200, 401, 404, 409, 500, 502, 503],
+        body: false,
+        statuses: &[200, 401, 404, 409, 410, 500, 502, 503],
     },
     Route {
         id: RouteId::DeadLetters,
         method: "GET",
         template: "/api/v1/admin/dead-letters",
         access: Access::Admin,
+        body: false,
         statuses: &[200, 400, 401, 500, 503],
     },
     Route {
@@ -106,6 +120,7 @@ pub const ROUTES: &[Route] = &[
         method: "POST",
         template: "/api/v1/admin/dead-letters/{id}/redrive",
         access: Access::Admin,
+        body: false,
         statuses: &[200, 401, 404, 409, 500, 503],
     },
     Route {
@@ -113,6 +128,23 @@ pub const ROUTES: &[Route] = &[
         method: "POST",
         template: "/api/v1/admin/sweep",
         access: Access::Admin,
+        body: false,
+        statuses: &[200, 401, 500, 503],
+    },
+    Route {
+        id: RouteId::RedriveAll,
+        method: "POST",
+        template: "/api/v1/admin/dead-letters/redrive",
+        access: Access::Admin,
+        body: false,
+        statuses: &[200, 400, 401, 500, 503],
+    },
+    Route {
+        id: RouteId::Backlog,
+        method: "GET",
+        template: "/api/v1/admin/backlog",
+        access: Access::Admin,
+        body: false,
         statuses: &[200, 401, 500, 503],
     },
 ];

@@ -236,6 +236,7 @@ fn admin_routes_need_the_admin_token() {
         for (method, path) in [
             ("GET", "/api/v1/admin/dead-letters"),
             ("POST", "/api/v1/admin/sweep"),
+            ("GET", "/api/v1/admin/backlog"),
             (
                 "POST",
                 &*format!("/api/v1/admin/dead-letters/{UUID}/redrive"),
@@ -263,6 +264,7 @@ fn redis_down_is_503_on_every_redis_route() {
         ),
         authed(request("GET", "/api/v1/admin/dead-letters"), ADMIN),
         authed(request("POST", "/api/v1/admin/sweep"), ADMIN),
+        authed(request("GET", "/api/v1/admin/backlog"), ADMIN),
         authed(
             request(
                 "POST",
@@ -505,6 +507,7 @@ fn log_lines_name_the_route_template_and_tenant_but_no_secrets() {
     let log = RequestLog {
         route: Some("/api/v1/jobs/{id}"),
         tenant: Some("demo".into()),
+        replicas_acked: None,
     };
     let fields = log_fields(
         &req,
@@ -537,4 +540,43 @@ fn log_lines_name_the_route_template_and_tenant_but_no_secrets() {
     );
     assert_eq!(unmatched["route"], "unmatched");
     assert!(!unmatched.contains_key("tenant") && !unmatched.contains_key("error"));
+}
+
+#[test]
+fn only_authenticated_requests_to_routes_with_a_body_have_it_read() {
+    let cfg = config(1024);
+    let submit = |token: Option<&str>| {
+        let req = request("POST", "/api/v1/jobs");
+        match token {
+            Some(token) => authed(req, token),
+            None => req,
+        }
+    };
+    assert_eq!(body_limit(&cfg, &submit(Some(DEMO_KEY))), Some(1025));
+    for req in [
+        submit(None),
+        submit(Some("not-a-key")),
+        // The operator token is not a tenant key.
+        submit(Some(ADMIN)),
+        authed(request("POST", "/api/v1/nope"), DEMO_KEY),
+        authed(request("PUT", "/api/v1/jobs"), DEMO_KEY),
+        authed(request("POST", "/api/v1/admin/sweep"), ADMIN),
+        authed(
+            request(
+                "POST",
+                &format!("/api/v1/admin/dead-letters/{UUID}/redrive"),
+            ),
+            ADMIN,
+        ),
+        authed(request("GET", &format!("/api/v1/jobs/{UUID}")), DEMO_KEY),
+    ] {
+        assert_eq!(body_limit(&cfg, &req), None, "{} {}", req.method, req.path);
+    }
+    // A declared length over the limit: the core answers 413 from the header.
+    let mut big = submit(Some(DEMO_KEY));
+    big.headers.push(("Content-Length".into(), "1025".into()));
+    assert_eq!(body_limit(&cfg, &big), None);
+    let mut fits = submit(Some(DEMO_KEY));
+    fits.headers.push(("Content-Length".into(), "1024".into()));
+    assert_eq!(body_limit(&cfg, &fits), Some(1025));
 }

@@ -50,6 +50,22 @@ pub fn request_hash(job_type: &str, input: &Value) -> String {
         .collect()
 }
 
+/// [`request_hash`] of an input already in canonical form (as a job type's
+/// `validate` returns it), without parsing or copying it.
+pub fn request_hash_canonical(job_type: &str, canonical_input: &str) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(b"{\"input\":");
+    hasher.update(canonical_input.as_bytes());
+    hasher.update(b",\"type\":");
+    hasher.update(Value::String(job_type.to_string()).to_string().as_bytes());
+    hasher.update(b"}");
+    hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// Milliseconds since the Unix epoch as RFC 3339 UTC with milliseconds,
 /// e.g. `2026-11-25T14:39:48.123Z`.
 pub fn rfc3339_millis(ms: u64) -> String {
@@ -114,6 +130,20 @@ mod tests {
         );
         // sha256 of {"input":{},"type":"t"}
         assert_eq!(request_hash("t", &json!({})).len(), 64);
+    }
+
+    #[test]
+    fn request_hash_of_a_canonical_input_is_the_same() {
+        for input in [
+            json!({"text": "é\n\"", "top_n": 3}),
+            json!({}),
+            json!({"image": "AAAA", "max_height": 1, "max_width": 2}),
+        ] {
+            assert_eq!(
+                request_hash_canonical("text-stats", &canonical_json(&input)),
+                request_hash("text-stats", &input)
+            );
+        }
     }
 
     #[test]

@@ -17,11 +17,15 @@
 
 use std::collections::HashMap;
 
+use std::borrow::Cow;
+
 use serde::Serialize;
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::{integer_field, object, InputError, JobError, JobOutput, JobType};
+use super::{
+    canonical, input_members, integer_member, string_member, InputError, JobError, JobOutput,
+    JobType,
+};
 
 /// The `text-stats` job type.
 pub struct TextStats;
@@ -56,15 +60,20 @@ pub struct WordCount {
     pub count: u64,
 }
 
-fn parse(input: &Value) -> Result<(&str, usize), InputError> {
-    let map = object(input, &["text", "top_n"])?;
-    let text = match map.get("text") {
-        Some(Value::String(text)) => text.as_str(),
-        Some(_) => return Err(InputError::new("/text", "must be a string")),
-        None => return Err(InputError::new("/text", "is required")),
-    };
-    let top_n = integer_field(map, "top_n", 1, 100)?.unwrap_or(DEFAULT_TOP_N);
-    Ok((text, top_n as usize))
+/// The input, typed; its fields in name order, so that it serializes canonically.
+#[derive(Serialize)]
+struct Input<'a> {
+    text: Cow<'a, str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top_n: Option<u64>,
+}
+
+fn parse(input: &str) -> Result<Input<'_>, InputError> {
+    let [text, top_n] = input_members(input, ["text", "top_n"])?;
+    Ok(Input {
+        text: string_member(text, "text", "a string")?,
+        top_n: integer_member(top_n, "top_n", 1, 100)?,
+    })
 }
 
 /// Split `text` into lower-cased words (see the module documentation).
@@ -132,14 +141,15 @@ impl JobType for TextStats {
         "text-stats"
     }
 
-    fn validate(&self, input: &Value) -> Result<(), InputError> {
-        parse(input).map(|_| ())
+    fn validate(&self, input: &str) -> Result<String, InputError> {
+        let parsed = parse(input)?;
+        canonical(&parsed, input.len())
     }
 
-    fn run(&self, input: &Value) -> Result<JobOutput, JobError> {
-        let (text, top_n) =
-            parse(input).map_err(|e| JobError::Permanent(format!("invalid input: {e}")))?;
-        let bytes = serde_json::to_vec(&stats(text, top_n))
+    fn run(&self, input: &str) -> Result<JobOutput, JobError> {
+        let input = parse(input).map_err(|e| JobError::Permanent(format!("invalid input: {e}")))?;
+        let top_n = input.top_n.unwrap_or(DEFAULT_TOP_N) as usize;
+        let bytes = serde_json::to_vec(&stats(&input.text, top_n))
             .map_err(|e| JobError::Permanent(format!("cannot serialize the result: {e}")))?;
         Ok(JobOutput {
             bytes,
@@ -232,7 +242,7 @@ mod tests {
     #[test]
     fn output_document_is_exact() {
         let out = TextStats
-            .run(&json!({"text": "b a b", "top_n": 1}))
+            .run(&json!({"text": "b a b", "top_n": 1}).to_string())
             .unwrap();
         assert_eq!(out.content_type, "application/json");
         assert_eq!(out.extension, "json");
@@ -245,10 +255,17 @@ mod tests {
 
     #[test]
     fn validation() {
-        assert!(TextStats.validate(&json!({"text": ""})).is_ok());
-        assert!(TextStats
-            .validate(&json!({"text": "x", "top_n": 100}))
-            .is_ok());
+        assert_eq!(
+            TextStats.validate(r#"{"text": ""}"#).unwrap(),
+            r#"{"text":""}"#
+        );
+        // Canonical: members sorted, compact, strings as serde_json writes them.
+        assert_eq!(
+            TextStats
+                .validate(r#"{ "top_n": 100, "text": "\u0078\n" }"#)
+                .unwrap(),
+            r#"{"text":"x\n","top_n":100}"#
+        );
         let cases = [
             (json!({}), "/text"),
             (json!({"text": 3}), "/text"),
@@ -260,7 +277,7 @@ mod tests {
         ];
         for (input, pointer) in cases {
             assert_eq!(
-                TextStats.validate(&input).unwrap_err().pointer,
+                TextStats.validate(&input.to_string()).unwrap_err().pointer,
                 pointer,
                 "{input}"
             );

@@ -1,17 +1,20 @@
--- claim: ARGV = prefix, lease_ms, batch, message_id ('' for none), batch_bytes
+-- claim: ARGV = prefix, lease_ms, batch, message_id ('' for none), batch_bytes,
+--   retention_ms
 -- Candidates: the message's job, then up to `batch` ids from the due set whose
 -- time has come. Overdue jobs are taken only while the inputs claimed so far
 -- stay within `batch_bytes`, so one reply (and one worker instance's memory)
 -- stays bounded when the backlog holds large inputs; the message's own job is
 -- always a candidate. A candidate is claimed if it is queued or running and due
 -- (its backoff elapsed or its lease expired): it becomes running with
--- attempts + 1 and is re-scored to now + lease. A running job whose lease
+-- attempts + 1 and a new claim token (`claims` + 1, never reset, not even by
+-- a redrive: the fence of complete, fail and release), and is re-scored to
+-- now + lease. A running job whose lease
 -- expired on its last attempt is failed and dead-lettered instead.
 -- Anything else (running with a live lease, backing off, finished, unknown)
 -- is skipped, so a duplicate delivery does nothing.
--- Returns {expired_count, (id, tenant, type, attempt, input)...}
+-- Returns {expired_count, (id, tenant, type, attempt, token, input)...}
 local lease_ms, batch, message_id = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
-local batch_bytes = tonumber(ARGV[5])
+local batch_bytes, retention_ms = tonumber(ARGV[5]), tonumber(ARGV[6])
 local now = now_ms()
 
 local candidates = {}
@@ -49,9 +52,11 @@ for i, id in ipairs(candidates) do
         'error', 'the worker did not finish attempt ' .. int(attempts) .. ' of ' .. int(max_attempts) .. ' within its lease')
       redis.call('ZREM', DUE, id)
       redis.call('ZADD', DEAD, int(now), id)
+      retire(key, now, retention_ms, true)
       expired = expired + 1
     else
       attempts = attempts + 1
+      local token = redis.call('HINCRBY', key, 'claims', 1)
       redis.call('HSET', key, 'status', 'running', 'attempts', int(attempts),
         'started_at', int(now), 'updated_at', int(now))
       redis.call('ZADD', DUE, int(now + lease_ms), id)
@@ -59,6 +64,7 @@ for i, id in ipairs(candidates) do
       out[#out + 1] = f[4]
       out[#out + 1] = f[5]
       out[#out + 1] = attempts
+      out[#out + 1] = token
       out[#out + 1] = f[6]
       claimed_bytes = claimed_bytes + string.len(f[6] or '')
     end

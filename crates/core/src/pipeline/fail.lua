@@ -1,12 +1,13 @@
--- fail: ARGV = prefix, id, attempt, error, retryable ('1'/'0'), retry_backoff_ms
+-- fail: ARGV = prefix, id, token, error, retryable ('1'/'0'), retry_backoff_ms,
+--   retention_ms
 -- Fenced like complete. A retryable failure with attempts left goes back to
 -- queued, due after retry_backoff_ms * 2^(attempts - 1) (at most one hour);
 -- otherwise the job fails and is dead-lettered.
 -- Returns {'queued', due_at} | {'failed'} | {'fenced'}
-local id, attempt, err, retryable, backoff = ARGV[2], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6])
+local id, token, err, retryable, backoff = ARGV[2], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6])
 local key = job_key(id)
-local f = redis.call('HMGET', key, 'status', 'attempts', 'max_attempts')
-if f[1] ~= 'running' or f[2] ~= attempt then
+local f = redis.call('HMGET', key, 'status', 'attempts', 'max_attempts', 'claims')
+if f[1] ~= 'running' or f[4] ~= token then
   return {'fenced'}
 end
 local now = now_ms()
@@ -21,4 +22,5 @@ end
 redis.call('HSET', key, 'status', 'failed', 'updated_at', int(now), 'finished_at', int(now), 'error', err)
 redis.call('ZREM', DUE, id)
 redis.call('ZADD', DEAD, int(now), id)
+retire(key, now, tonumber(ARGV[7]), true)
 return {'failed'}

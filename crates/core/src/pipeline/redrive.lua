@@ -14,6 +14,8 @@ local now = now_ms()
 redis.call('HSET', key, 'status', 'queued', 'attempts', '0', 'updated_at', int(now),
   'started_at', '', 'finished_at', '', 'error', '')
 redis.call('ZREM', DEAD, id)
+redis.call('PERSIST', key)
+redis.call('INCR', P .. ':queued:' .. redis.call('HGET', key, 'tenant'))
 redis.call('ZADD', DUE, int(now), id)
 redis.call('PUBLISH', channel, id)
 return push_record({'requeued'}, key)

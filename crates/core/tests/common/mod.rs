@@ -49,6 +49,7 @@ pub fn pipeline_config(test: &str) -> PipelineConfig {
         retry_backoff_ms: 100,
         lease_ms: 30_000,
         sweep_batch: 16,
+        retention_ms: 3_600_000,
     }
 }
 
@@ -165,7 +166,7 @@ pub fn due_score(redis: &impl Redis, cfg: &PipelineConfig, id: &str) -> Option<i
         .execute(
             "ZSCORE",
             &[
-                RedisArg::from(format!("{}:due", cfg.key_prefix)),
+                RedisArg::from(format!("{{{}}}:due", cfg.key_prefix)),
                 RedisArg::from(id),
             ],
         )
