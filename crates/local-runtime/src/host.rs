@@ -8,6 +8,7 @@ use std::sync::Arc;
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncCommands, FromRedisValue, Value};
 use wasmtime::component::{Resource, ResourceTable};
+use wasmtime::{Engine, Store, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::bindings::http::types::ErrorCode;
 use wasmtime_wasi_http::body::HyperOutgoingBody;
@@ -48,6 +49,10 @@ pub struct ComponentShared {
     pub environment: Vec<(String, String)>,
     pub stdout: ComponentStdio,
     pub stderr: ComponentStdio,
+    /// `--max-instance-memory`: the most bytes one linear memory of an
+    /// instance may grow to; beyond it `memory.grow` fails (Spin 3.6.3's
+    /// `StoreLimitsAsync`).
+    pub max_instance_memory: Option<usize>,
 }
 
 /// Spin's cap on what the host buffers of one Redis reply
@@ -74,21 +79,31 @@ pub struct State {
     wasi: WasiCtx,
     http: WasiHttpCtx,
     table: ResourceTable,
+    limits: StoreLimits,
 }
 
 impl State {
-    pub fn new(shared: Arc<ComponentShared>) -> Self {
+    /// A store for one instance of the component, with its memory limit.
+    pub fn store(engine: &Engine, shared: Arc<ComponentShared>) -> Store<State> {
         let mut builder = WasiCtx::builder();
         builder
             .stdout(shared.stdout.clone())
             .stderr(shared.stderr.clone())
             .envs(&shared.environment);
-        Self {
+        let mut limits = StoreLimitsBuilder::new();
+        if let Some(bytes) = shared.max_instance_memory {
+            limits = limits.memory_size(bytes);
+        }
+        let state = Self {
             wasi: builder.build(),
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
+            limits: limits.build(),
             shared,
-        }
+        };
+        let mut store = Store::new(engine, state);
+        store.limiter(|state| &mut state.limits);
+        store
     }
 }
 

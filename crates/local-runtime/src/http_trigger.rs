@@ -15,7 +15,6 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder;
 use tokio::net::TcpListener;
-use wasmtime::Store;
 use wasmtime_wasi_http::bindings::http::types::Scheme as WasiScheme;
 use wasmtime_wasi_http::bindings::ProxyPre;
 use wasmtime_wasi_http::body::HyperOutgoingBody;
@@ -175,7 +174,7 @@ impl HttpServer {
             req.headers_mut().append(name, value);
         }
 
-        let mut store = Store::new(component.pre.engine(), State::new(component.shared.clone()));
+        let mut store = State::store(component.pre.engine(), component.shared.clone());
         let request = store
             .data_mut()
             .new_incoming_request(WasiScheme::Http, req)

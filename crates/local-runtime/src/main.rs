@@ -90,6 +90,11 @@ struct UpArgs {
     #[arg(long = "variable", value_name = "NAME=VALUE")]
     variables: Vec<String>,
 
+    /// The most bytes an instance's linear memory may grow to, like `spin up
+    /// --max-instance-memory` (a `memory.grow` beyond it fails).
+    #[arg(long = "max-instance-memory", env = "SPIN_MAX_INSTANCE_MEMORY")]
+    max_instance_memory: Option<usize>,
+
     /// Pass an environment variable (KEY=VALUE) to all components, like `spin up --env`.
     #[arg(short = 'e', long = "env", value_name = "KEY=VALUE", value_parser = variables::parse_kv)]
     env: Vec<(String, String)>,
@@ -164,6 +169,7 @@ fn component_shared(
     log_dir: Option<&Path>,
     follow: &dyn Fn(&str) -> bool,
     extra_env: &[(String, String)],
+    max_instance_memory: Option<usize>,
 ) -> Result<BTreeMap<String, Arc<ComponentShared>>> {
     let mut out = BTreeMap::new();
     for (id, c) in &app.components {
@@ -192,6 +198,7 @@ fn component_shared(
                 environment,
                 stdout: ComponentStdio::open(log_dir, id, "stdout", follow(id))?,
                 stderr: ComponentStdio::open(log_dir, id, "stderr", follow(id))?,
+                max_instance_memory,
             }),
         );
     }
@@ -248,7 +255,14 @@ async fn up(args: UpArgs) -> Result<()> {
     let follow =
         move |id: &str| !quiet && (follow_set.is_empty() || follow_set.iter().any(|f| f == id));
 
-    let shared = component_shared(&app, &values, log_dir.as_deref(), &follow, &args.env)?;
+    let shared = component_shared(
+        &app,
+        &values,
+        log_dir.as_deref(),
+        &follow,
+        &args.env,
+        args.max_instance_memory,
+    )?;
 
     // Resolve the Redis trigger addresses and channels before compiling anything.
     let mut subscribers: BTreeMap<String, BTreeMap<String, Vec<String>>> = BTreeMap::new();

@@ -9,7 +9,6 @@ use std::sync::Arc;
 
 use anyhow::{anyhow, Context, Result};
 use futures::StreamExt;
-use wasmtime::Store;
 
 use crate::host::redis_handler::RedisHandlerPre;
 use crate::host::{ComponentShared, State};
@@ -99,7 +98,7 @@ impl Subscriber {
 }
 
 async fn handle(c: &RedisComponent, payload: Vec<u8>) -> Result<()> {
-    let mut store = Store::new(c.pre.engine(), State::new(c.shared.clone()));
+    let mut store = State::store(c.pre.engine(), c.shared.clone());
     let handler = c
         .pre
         .instantiate_async(&mut store)

@@ -359,6 +359,8 @@ pub struct PlatformOptions {
     pub variables: Vec<(&'static str, String)>,
     /// The runtime; `None` means the one `E2E_RUNTIME` names.
     pub runtime: Option<Runtime>,
+    /// `--max-instance-memory`: the most bytes an instance's memory may grow to.
+    pub max_instance_memory: Option<usize>,
 }
 
 impl PlatformOptions {
@@ -376,6 +378,12 @@ impl PlatformOptions {
             components: vec!["worker", "worker-health"],
             ..Self::default()
         }
+    }
+
+    /// Limit every instance's memory to `bytes`, as the pods' instances are.
+    pub fn max_instance_memory(mut self, bytes: usize) -> Self {
+        self.max_instance_memory = Some(bytes);
+        self
     }
 
     /// Run on `runtime`, whatever `E2E_RUNTIME` says.
@@ -435,6 +443,9 @@ impl Platform {
                     command.args(["--component-id", component]);
                 }
             }
+        }
+        if let Some(bytes) = self.options.max_instance_memory {
+            command.args(["--max-instance-memory", &bytes.to_string()]);
         }
         command
             .current_dir(&root)

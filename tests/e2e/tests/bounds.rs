@@ -3,7 +3,6 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -19,22 +18,15 @@ const WORKER_INSTANCE_MEMORY: usize = 128 * MIB;
 /// The largest body the API accepts (`max_body_bytes`' default).
 const MAX_BODY: usize = 8 * MIB;
 
-/// Start components with a per-instance memory limit: Spin's
-/// `--max-instance-memory`, read from `SPIN_MAX_INSTANCE_MEMORY` by the
-/// `spin up` this harness starts. The variable is process-wide, so starts
-/// that set it take turns.
+/// Start components with a per-instance memory limit (`--max-instance-memory`,
+/// on Spin and on the local runtime alike).
 fn start_limited(
     redis: &RedisServer,
     azurite: &Azurite,
     options: PlatformOptions,
     bytes: usize,
 ) -> Platform {
-    static ENV: Mutex<()> = Mutex::new(());
-    let _turn = ENV.lock().unwrap_or_else(|e| e.into_inner());
-    std::env::set_var("SPIN_MAX_INSTANCE_MEMORY", bytes.to_string());
-    let platform = Platform::start(redis, azurite, options);
-    std::env::remove_var("SPIN_MAX_INSTANCE_MEMORY");
-    platform
+    Platform::start(redis, azurite, options.max_instance_memory(bytes))
 }
 
 /// A body of at most `len` bytes: `prefix`, then `unit` repeated (separated
@@ -376,4 +368,23 @@ fn thumbnails_fit_a_128_mib_worker_instance() {
         );
         assert_eq!(job["attempts"], 1, "{job}");
     }
+}
+
+/// The memory limit is enforced, not only set: an instance whose memory
+/// cannot even reach its initial size fails, and the runtime answers `500`
+/// with an empty body (Spin 3.6.3 and the local runtime alike), so the tests
+/// above that stay within a limit prove the limit was enough.
+#[test]
+fn an_instance_that_cannot_get_its_memory_fails() {
+    let redis = RedisServer::start();
+    let azurite = Azurite::start();
+    let platform = start_limited(&redis, &azurite, PlatformOptions::api_only(), 64 * 1024);
+    let reply = platform.client().request("GET", "/healthz", &[], None);
+    assert_eq!(
+        reply.status,
+        500,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    assert!(reply.body.is_empty());
 }
