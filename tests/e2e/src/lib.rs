@@ -514,6 +514,39 @@ impl Platform {
             );
             sleep(Duration::from_millis(50));
         }
+        if self.runs_worker() {
+            self.wait_subscribed(deadline);
+        }
+    }
+
+    /// Whether this platform runs the Redis-triggered worker.
+    fn runs_worker(&self) -> bool {
+        self.options.components.is_empty() || self.options.components.contains(&"worker")
+    }
+
+    /// The HTTP port answers before the Redis trigger has subscribed, and a
+    /// message published before then is lost: wait until the `jobs` channel
+    /// has a subscriber.
+    fn wait_subscribed(&mut self, deadline: Instant) {
+        let mut conn = redis::Client::open(format!("redis://127.0.0.1:{}", self.redis_port))
+            .and_then(|c| c.get_connection())
+            .expect("connect to test redis");
+        loop {
+            let (_, subscribers): (String, i64) = redis::cmd("PUBSUB")
+                .arg("NUMSUB")
+                .arg("jobs")
+                .query(&mut conn)
+                .expect("PUBSUB NUMSUB");
+            if subscribers >= 1 {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the worker did not subscribe to `jobs` in time:\n{}",
+                self.runtime_log()
+            );
+            sleep(Duration::from_millis(50));
+        }
     }
 
     fn log_file(&self, name: &str) -> fs::File {
