@@ -121,7 +121,8 @@ done
 
 if [ -n "$SPIN_BIN" ] && [ "${#runtimes[@]}" -gt 1 ]; then
     step "parity: the same requests against spin up and the local runtime"
-    cargo test --locked --profile runtime -p e2e --test parity -- --test-threads 1
+    # --nocapture: the log keeps the parity table the test prints.
+    cargo test --locked --profile runtime -p e2e --test parity -- --test-threads 1 --nocapture
     check_no_runtime_left "the parity test"
 fi
 step "end-to-end: passed on ${runtimes[*]}"

@@ -150,6 +150,20 @@ fn script() -> Vec<Case> {
         .admin(),
         case("dead letters with a tenant key", "GET", "/api/v1/admin/dead-letters").tenant(),
         case("sweep", "POST", "/api/v1/admin/sweep").admin(),
+        case("backlog", "GET", "/api/v1/admin/backlog").admin(),
+        case("backlog without the token", "GET", "/api/v1/admin/backlog"),
+        case(
+            "bulk redrive",
+            "POST",
+            "/api/v1/admin/dead-letters/redrive?limit=10",
+        )
+        .admin(),
+        case(
+            "bulk redrive bad limit",
+            "POST",
+            "/api/v1/admin/dead-letters/redrive?limit=none",
+        )
+        .admin(),
         case(
             "redrive unknown job",
             "POST",
