@@ -158,6 +158,13 @@ until port_open "$listen_port"; do
     [ "$SECONDS" -lt "$deadline" ] || { cat "$work/spin-up.log" >&2; die "spin up --from $image did not listen within ${timeout}s"; }
     sleep 0.2
 done
+# The HTTP port answers before the Redis trigger has subscribed, and a job
+# published before then waits for the sweep: wait for the subscription.
+subscribers() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" PUBSUB NUMSUB jobs 2>/dev/null | sed -n 2p; }
+until [ "$(subscribers)" -ge 1 ] 2>/dev/null; do
+    [ "$SECONDS" -lt "$deadline" ] || { cat "$work/spin-up.log" >&2; die "spin up --from $image did not subscribe to the jobs channel within ${timeout}s"; }
+    sleep 0.2
+done
 pgrep -g "$spin_pid" -a >&2 || true
 if ! SMOKE_API_KEY="$(local_env_value SPIN_VARIABLE_API_KEYS | cut -d, -f1 | cut -d: -f2)" \
     SMOKE_TIMEOUT="$timeout" scripts/smoke.sh "http://127.0.0.1:$listen_port"; then
