@@ -270,9 +270,6 @@ fn a_killed_platform_leaves_no_runtime_process() {
         );
     }
     platform.kill();
+    // Not its port: another test running beside this one may take it.
     assert_eq!(e2e::live_processes_in_group(group), Vec::new());
-    assert!(
-        std::net::TcpStream::connect(("127.0.0.1", platform.port)).is_err(),
-        "nothing may serve the platform's port after it was killed"
-    );
 }
