@@ -1,6 +1,6 @@
 //! The `api` component: every `/...` request goes to [`platform_core::api`].
 //!
-//! This crate only adapts: it reads the Spin variables, reads the request body
+//! This crate only adapts: it reads the Spin variables the route uses, reads the request body
 //! (only when the core's `body_limit` asks for it, up to `max_body_bytes + 1`
 //! bytes), opens Redis lazily through the Spin SDK and
 //! sends Blob Storage requests over Spin's outbound HTTP. It always returns a
@@ -24,8 +24,10 @@ mod export {
 }
 
 async fn serve(request: IncomingRequest) -> Response {
-    let config = ApiConfig::from_lookup(variable);
     let (mut head, body) = read_head(request);
+    // Only the variables this route uses: each read is a host call that
+    // costs Spin's variable provider a thread hand-off (see `api::Reads`).
+    let config = ApiConfig::for_route(api::route_of(&head), variable);
     let response = match &config {
         Ok(config) => {
             // The core decides whether the body is read at all: only for a

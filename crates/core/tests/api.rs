@@ -19,6 +19,8 @@ const ADMIN: &str = "admin-token-0123456789";
 
 struct Api {
     config: ApiConfig,
+    /// The variables `config` was read from.
+    vars: Vec<(&'static str, String)>,
     redis_url: String,
 }
 
@@ -26,26 +28,39 @@ impl Api {
     /// An API on its own key prefix, channel and container.
     fn new(test: &str) -> Self {
         common::redis();
-        let vars = [
+        let pipeline = common::pipeline_config(test);
+        let blob = common::blob_config(test);
+        let vars = vec![
             ("api_keys", format!("demo:{DEMO},acme:{ACME}")),
             ("admin_token", ADMIN.to_string()),
             ("max_body_bytes", "65536".to_string()),
-            ("blob_endpoint", common::azurite_endpoint()),
-            ("blob_account", "devstoreaccount1".into()),
-            ("blob_container", "results".into()),
+            ("blob_endpoint", blob.endpoint.clone()),
+            ("blob_account", blob.account.clone()),
+            ("blob_container", blob.container.clone()),
             ("blob_auth", "shared-key".into()),
             ("blob_credential", common::AZURITE_KEY.into()),
+            ("key_prefix", pipeline.key_prefix.clone()),
+            ("channel", pipeline.channel.clone()),
+            ("max_attempts", pipeline.max_attempts.to_string()),
+            ("retry_backoff_ms", pipeline.retry_backoff_ms.to_string()),
+            ("lease_ms", pipeline.lease_ms.to_string()),
+            ("sweep_batch", pipeline.sweep_batch.to_string()),
+            (
+                "job_retention_seconds",
+                (pipeline.retention_ms / 1000).to_string(),
+            ),
         ];
-        let mut config = ApiConfig::from_lookup(|name| {
+        let lookup = |name: &str| {
             vars.iter()
                 .find(|(n, _)| *n == name)
                 .map(|(_, v)| v.clone())
-        })
-        .expect("test configuration is valid");
-        config.pipeline = common::pipeline_config(test);
-        config.blob = common::blob_config(test);
+        };
+        let config = ApiConfig::from_lookup(lookup).expect("test configuration is valid");
+        assert_eq!(config.pipeline, pipeline);
+        assert_eq!(config.blob, blob);
         Self {
             config,
+            vars,
             redis_url: common::redis_url(),
         }
     }
@@ -57,9 +72,26 @@ impl Api {
     }
 
     fn call(&self, req: ApiRequest) -> ApiResponse {
+        self.call_with(req, &self.config)
+    }
+
+    /// As the `api` component serves it: with only the variables the
+    /// request's route reads ([`ApiConfig::for_route`]).
+    fn call_scoped(&self, req: ApiRequest) -> ApiResponse {
+        let config = ApiConfig::for_route(api::route_of(&req), |name| {
+            self.vars
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.clone())
+        })
+        .expect("test configuration is valid");
+        self.call_with(req, &config)
+    }
+
+    fn call_with(&self, req: ApiRequest, config: &ApiConfig) -> ApiResponse {
         let open = || NativeRedis::new(&self.redis_url);
         let ctx: ApiContext<'_, NativeRedis, NativeHttp> = ApiContext {
-            config: &self.config,
+            config,
             redis: &open,
             http: &NativeHttp::default(),
         };
@@ -191,6 +223,62 @@ fn submit_poll_and_fetch_the_result() {
     assert_eq!(stats["words"], 3);
     assert_eq!(stats["top_words"][0], json!({"word": "hello", "count": 2}));
     assert_eq!(done["result"]["bytes"], result.body.len());
+}
+
+#[test]
+fn every_route_answers_alike_from_its_own_variables_and_from_all_of_them() {
+    common::require_azurite();
+    let api = Api::new("route-reads");
+    let submitted = api.call_scoped(submit(DEMO, HELLO, None));
+    assert_eq!(submitted.status, 202, "{:?}", json_body(&submitted));
+    let id = json_body(&submitted)["id"].as_str().unwrap().to_string();
+    assert_eq!(api.work(&id).succeeded, 1);
+
+    let job = format!("/api/v1/jobs/{id}");
+    let result = format!("/api/v1/jobs/{id}/result");
+    let redrive = format!("/api/v1/admin/dead-letters/{id}/redrive");
+    let too_large = "x".repeat(70_000);
+    let requests = [
+        get("/healthz", None),
+        get("/readyz", None),
+        get("/api/v1/openapi.json", None),
+        get("/no/such/route", Some(DEMO)),
+        get(&job, Some(DEMO)),
+        get(&job, Some(ACME)),
+        get(&job, Some(ADMIN)),
+        get(&job, None),
+        get(&result, Some(DEMO)),
+        get(&result, Some(ACME)),
+        submit(DEMO, "{not json", None),
+        submit(DEMO, &too_large, None),
+        submit(ADMIN, HELLO, None),
+        get("/api/v1/admin/backlog", Some(ADMIN)),
+        get("/api/v1/admin/backlog", Some(DEMO)),
+        get("/api/v1/admin/dead-letters", Some(ADMIN)),
+        post(&redrive, ADMIN, ""),
+        post("/api/v1/admin/sweep", ADMIN, ""),
+        post("/api/v1/admin/sweep", DEMO, ""),
+    ];
+    let mut statuses = Vec::new();
+    for req in requests {
+        let label = format!("{} {}", req.method, req.path);
+        let mut req = req;
+        req.headers
+            .push(("x-request-id".into(), "route-reads-1".into()));
+        let full = api.call(req.clone());
+        let scoped = api.call_scoped(req);
+        assert_eq!(
+            (full.status, &full.headers, &full.body),
+            (scoped.status, &scoped.headers, &scoped.body),
+            "{label}: {}",
+            String::from_utf8_lossy(&scoped.body)
+        );
+        statuses.push(scoped.status);
+    }
+    // The requests reach every kind of answer, not only errors.
+    for status in [200, 400, 401, 404, 413] {
+        assert!(statuses.contains(&status), "no {status} among {statuses:?}");
+    }
 }
 
 #[test]

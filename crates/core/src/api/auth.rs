@@ -34,7 +34,8 @@ impl Credentials {
 
     /// Whether `token` is the operator token.
     pub fn is_admin(&self, token: &str) -> bool {
-        bool::from(self.admin.ct_eq(&digest(token.as_bytes())))
+        self.admin
+            .is_some_and(|admin| bool::from(admin.ct_eq(&digest(token.as_bytes()))))
     }
 }
 

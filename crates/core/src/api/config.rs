@@ -4,8 +4,9 @@ use std::fmt;
 
 use sha2::{Digest, Sha256};
 
+use super::routes::RouteId;
 pub use crate::config::ConfigError;
-use crate::config::{BlobConfig, HttpTimeouts, PipelineConfig, SubmitLimits};
+use crate::config::{BlobAuth, BlobConfig, HttpTimeouts, PipelineConfig, SubmitLimits};
 use crate::log::Level;
 
 /// Default for `max_body_bytes`: 8 MiB.
@@ -24,7 +25,9 @@ pub(crate) struct TenantKey {
 #[derive(Clone)]
 pub struct Credentials {
     pub(crate) keys: Vec<TenantKey>,
-    pub(crate) admin: [u8; 32],
+    /// `None` when the request's route did not read `admin_token`: then no
+    /// token is the operator's.
+    pub(crate) admin: Option<[u8; 32]>,
 }
 
 impl fmt::Debug for Credentials {
@@ -66,6 +69,21 @@ impl Credentials {
     /// Keys must be non-empty visible ASCII and unique; a tenant may have several keys;
     /// the admin token must differ from every API key.
     pub fn parse(api_keys: &str, admin_token: &str) -> Result<Self, ConfigError> {
+        let keys = Self::parse_keys(api_keys)?;
+        let admin = Self::parse_admin(admin_token)?;
+        if keys.keys.iter().any(|k| Some(k.digest) == admin.admin) {
+            return Err(invalid("admin_token", "must differ from every API key"));
+        }
+        Ok(Self {
+            keys: keys.keys,
+            admin: admin.admin,
+        })
+    }
+
+    /// Only the tenants' keys (`api_keys`), for a tenant route: no token is
+    /// the operator's. That the operator token differs from every key is
+    /// checked where both are read ([`Credentials::parse`], `/readyz`).
+    pub fn parse_keys(api_keys: &str) -> Result<Self, ConfigError> {
         let mut keys: Vec<TenantKey> = Vec::new();
         let api_keys = api_keys.trim();
         if api_keys.is_empty() {
@@ -109,15 +127,20 @@ impl Credentials {
                 digest,
             });
         }
+        Ok(Self { keys, admin: None })
+    }
+
+    /// Only the operator token (`admin_token`), for an operator route: no
+    /// token is a tenant's.
+    pub fn parse_admin(admin_token: &str) -> Result<Self, ConfigError> {
         let admin_token = admin_token.trim();
         if !valid_secret(admin_token) {
             return Err(invalid("admin_token", "must be non-empty visible ASCII"));
         }
-        let admin = digest(admin_token.as_bytes());
-        if keys.iter().any(|k| k.digest == admin) {
-            return Err(invalid("admin_token", "must differ from every API key"));
-        }
-        Ok(Self { keys, admin })
+        Ok(Self {
+            keys: Vec::new(),
+            admin: Some(digest(admin_token.as_bytes())),
+        })
     }
 
     /// The configured tenants, in configuration order (with repeats for several keys).
@@ -162,80 +185,216 @@ impl ApiConfig {
     }
 }
 
-impl ApiConfig {
-    /// Read `api_keys`, `admin_token`, `max_body_bytes` and `log_level` through
-    /// `lookup` (a missing optional variable takes its default).
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let pipeline = PipelineConfig::from_lookup(&lookup)?;
-        let blob = BlobConfig::from_lookup(&lookup)?;
-        let http_timeouts = HttpTimeouts::from_lookup(&lookup)?;
-        let api_keys = lookup("api_keys").ok_or(ConfigError::Missing { name: "api_keys" })?;
-        let admin_token = lookup("admin_token").ok_or(ConfigError::Missing {
-            name: "admin_token",
-        })?;
-        let credentials = Credentials::parse(&api_keys, &admin_token)?;
-        let max_body_bytes = match lookup("max_body_bytes") {
-            None => DEFAULT_MAX_BODY_BYTES,
-            Some(value) => match value.trim().parse::<usize>() {
-                Ok(n) if n > 0 => n,
-                _ => return Err(invalid("max_body_bytes", "must be a positive integer")),
+/// Which parts of the settings a request reads.
+///
+/// Every Spin variable read is a host call, and Spin 3.6's environment
+/// variable provider (the one SpinKube's `SpinApp.spec.variables` feed)
+/// serves each with `tokio::task::block_in_place`, which hands the runtime
+/// worker's queue to another thread: reading all of the API's variables on
+/// every request cost more CPU than the rest of a `/healthz`. So a request
+/// reads only what its route uses; `/readyz` reads and checks everything, so
+/// an instance with a bad variable never becomes ready.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Reads {
+    /// `log_level`.
+    pub log: bool,
+    /// `api_keys`.
+    pub keys: bool,
+    /// `admin_token`.
+    pub admin: bool,
+    /// `max_body_bytes`.
+    pub body: bool,
+    /// The pipeline's variables (`max_attempts`, `sweep_batch`, ...).
+    pub pipeline: bool,
+    /// `submit_limits` and `tenant_submit_limits`.
+    pub limits: bool,
+    /// `redis_wait_replicas` and `redis_wait_timeout_ms`.
+    pub wait: bool,
+    /// The Blob Storage variables.
+    pub blob: bool,
+    /// The Blob Storage call timeouts.
+    pub timeouts: bool,
+}
+
+impl Reads {
+    /// Everything.
+    pub const ALL: Self = Self {
+        log: true,
+        keys: true,
+        admin: true,
+        body: true,
+        pipeline: true,
+        limits: true,
+        wait: true,
+        blob: true,
+        timeouts: true,
+    };
+
+    /// What a request to `route` reads; `None`: no route matched (only the
+    /// log level, for the request's log line).
+    pub fn of(route: Option<RouteId>) -> Self {
+        let base = Self {
+            log: true,
+            ..Self::default()
+        };
+        let Some(route) = route else { return base };
+        let body = super::routes::route(route).body;
+        match route {
+            // A liveness probe reads nothing, and its `200` is not logged.
+            RouteId::Healthz => Self::default(),
+            RouteId::OpenApi => base,
+            RouteId::Readyz => Self::ALL,
+            RouteId::SubmitJob => Self {
+                keys: true,
+                body,
+                pipeline: true,
+                limits: true,
+                wait: true,
+                ..base
             },
-        };
-        let limits_error = "expected `rate_per_second/burst/max_queued`, e.g. `20/40/1000` (0 turns a limit off; a rate needs a burst of at least 1)";
-        let submit_limits = match lookup("submit_limits") {
-            None => SubmitLimits::UNLIMITED,
-            Some(value) => {
-                SubmitLimits::parse(&value).ok_or_else(|| invalid("submit_limits", limits_error))?
-            }
-        };
-        let mut tenant_submit_limits = Vec::new();
-        for entry in lookup("tenant_submit_limits")
-            .unwrap_or_default()
-            .split(',')
-            .filter(|e| !e.trim().is_empty())
-        {
-            let parsed = entry
-                .split_once('=')
-                .and_then(|(tenant, limits)| {
-                    Some((tenant.trim().to_string(), SubmitLimits::parse(limits)?))
-                })
-                .filter(|(tenant, _)| !tenant.is_empty());
-            tenant_submit_limits.push(parsed.ok_or_else(|| {
-                invalid(
-                    "tenant_submit_limits",
-                    "expected comma-separated `tenant=rate_per_second/burst/max_queued`",
-                )
-            })?);
+            RouteId::GetJob => Self {
+                keys: true,
+                pipeline: true,
+                ..base
+            },
+            RouteId::GetResult => Self {
+                keys: true,
+                pipeline: true,
+                blob: true,
+                timeouts: true,
+                ..base
+            },
+            RouteId::DeadLetters
+            | RouteId::Redrive
+            | RouteId::Sweep
+            | RouteId::Backlog
+            | RouteId::RedriveAll => Self {
+                admin: true,
+                body,
+                pipeline: true,
+                ..base
+            },
         }
-        let small = |name: &'static str, default: u64, max: u64| match lookup(name) {
-            None => Ok(default),
-            Some(value) => value
-                .trim()
-                .parse::<u64>()
-                .ok()
-                .filter(|n| *n <= max)
-                .ok_or_else(|| invalid(name, format!("expected an integer from 0 to {max}"))),
+    }
+}
+
+impl ApiConfig {
+    /// Read every variable through `lookup` (a missing optional variable
+    /// takes its default) and check them together.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        Self::read(Reads::ALL, lookup)
+    }
+
+    /// Read what a request to `route` uses ([`Reads::of`]); the parts it does
+    /// not read keep inert defaults (no API key, no operator token, no Blob
+    /// Storage account).
+    pub fn for_route(
+        route: Option<RouteId>,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        Self::read(Reads::of(route), lookup)
+    }
+
+    /// Read the parts `reads` names.
+    pub fn read(
+        reads: Reads,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let mut config = Self {
+            credentials: Credentials {
+                keys: Vec::new(),
+                admin: None,
+            },
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            log_level: Level::Info,
+            pipeline: PipelineConfig::default(),
+            blob: BlobConfig {
+                endpoint: String::new(),
+                account: String::new(),
+                container: String::new(),
+                auth: BlobAuth::Sas {
+                    token: String::new(),
+                },
+            },
+            http_timeouts: HttpTimeouts::default(),
+            submit_limits: SubmitLimits::UNLIMITED,
+            tenant_submit_limits: Vec::new(),
+            wait_replicas: 0,
+            wait_timeout_ms: 100,
         };
-        let wait_replicas = small("redis_wait_replicas", 0, 5)? as u32;
-        let wait_timeout_ms = small("redis_wait_timeout_ms", 100, 5_000)?;
-        let log_level = match lookup("log_level") {
-            None => Level::Info,
-            Some(value) => value
-                .parse()
-                .map_err(|_| invalid("log_level", "expected debug, info, warn or error"))?,
+        if reads.pipeline {
+            config.pipeline = PipelineConfig::from_lookup(&lookup)?;
+        }
+        if reads.blob {
+            config.blob = BlobConfig::from_lookup(&lookup)?;
+        }
+        if reads.timeouts {
+            config.http_timeouts = HttpTimeouts::from_lookup(&lookup)?;
+        }
+        let required = |name: &'static str| lookup(name).ok_or(ConfigError::Missing { name });
+        config.credentials = match (reads.keys, reads.admin) {
+            (true, true) => Credentials::parse(&required("api_keys")?, &required("admin_token")?)?,
+            (true, false) => Credentials::parse_keys(&required("api_keys")?)?,
+            (false, true) => Credentials::parse_admin(&required("admin_token")?)?,
+            (false, false) => config.credentials,
         };
-        Ok(Self {
-            credentials,
-            max_body_bytes,
-            log_level,
-            pipeline,
-            blob,
-            http_timeouts,
-            submit_limits,
-            tenant_submit_limits,
-            wait_replicas,
-            wait_timeout_ms,
-        })
+        if reads.body {
+            if let Some(value) = lookup("max_body_bytes") {
+                config.max_body_bytes = match value.trim().parse::<usize>() {
+                    Ok(n) if n > 0 => n,
+                    _ => return Err(invalid("max_body_bytes", "must be a positive integer")),
+                };
+            }
+        }
+        if reads.limits {
+            let limits_error = "expected `rate_per_second/burst/max_queued`, e.g. `20/40/1000` (0 turns a limit off; a rate needs a burst of at least 1)";
+            if let Some(value) = lookup("submit_limits") {
+                config.submit_limits = SubmitLimits::parse(&value)
+                    .ok_or_else(|| invalid("submit_limits", limits_error))?;
+            }
+            for entry in lookup("tenant_submit_limits")
+                .unwrap_or_default()
+                .split(',')
+                .filter(|e| !e.trim().is_empty())
+            {
+                let parsed = entry
+                    .split_once('=')
+                    .and_then(|(tenant, limits)| {
+                        Some((tenant.trim().to_string(), SubmitLimits::parse(limits)?))
+                    })
+                    .filter(|(tenant, _)| !tenant.is_empty());
+                config.tenant_submit_limits.push(parsed.ok_or_else(|| {
+                    invalid(
+                        "tenant_submit_limits",
+                        "expected comma-separated `tenant=rate_per_second/burst/max_queued`",
+                    )
+                })?);
+            }
+        }
+        if reads.wait {
+            let small = |name: &'static str, default: u64, max: u64| match lookup(name) {
+                None => Ok(default),
+                Some(value) => value
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| *n <= max)
+                    .ok_or_else(|| invalid(name, format!("expected an integer from 0 to {max}"))),
+            };
+            config.wait_replicas = small("redis_wait_replicas", 0, 5)? as u32;
+            // The timeout matters only when a submit waits at all.
+            if config.wait_replicas > 0 || reads == Reads::ALL {
+                config.wait_timeout_ms = small("redis_wait_timeout_ms", 100, 5_000)?;
+            }
+        }
+        if reads.log {
+            if let Some(value) = lookup("log_level") {
+                config.log_level = value
+                    .parse()
+                    .map_err(|_| invalid("log_level", "expected debug, info, warn or error"))?;
+            }
+        }
+        Ok(config)
     }
 }
 
@@ -338,6 +497,107 @@ mod tests {
             "log_level"
         );
         assert!(ApiConfig::from_lookup(lookup(&[("api_keys", "demo:k")])).is_err());
+    }
+
+    /// The names a route's configuration read asks for.
+    fn names_read(route: Option<RouteId>) -> Vec<String> {
+        let asked = std::cell::RefCell::new(Vec::new());
+        let all = lookup(&[("api_keys", "demo:k"), ("admin_token", "t")]);
+        ApiConfig::for_route(route, |name| {
+            asked.borrow_mut().push(name.to_string());
+            all(name)
+        })
+        .expect("valid configuration");
+        asked.into_inner()
+    }
+
+    #[test]
+    fn each_route_reads_only_the_variables_it_uses() {
+        assert!(names_read(Some(RouteId::Healthz)).is_empty());
+        assert_eq!(names_read(None), ["log_level"]);
+        assert_eq!(names_read(Some(RouteId::OpenApi)), ["log_level"]);
+        let get = names_read(Some(RouteId::GetJob));
+        assert!(get.contains(&"api_keys".to_string()));
+        for name in [
+            "admin_token",
+            "blob_credential",
+            "submit_limits",
+            "max_body_bytes",
+        ] {
+            assert!(!get.iter().any(|n| n == name), "GET job read {name}");
+        }
+        let submit = names_read(Some(RouteId::SubmitJob));
+        for name in [
+            "api_keys",
+            "max_body_bytes",
+            "submit_limits",
+            "redis_wait_replicas",
+        ] {
+            assert!(
+                submit.iter().any(|n| n == name),
+                "submit did not read {name}"
+            );
+        }
+        // Without a replica to wait for, the wait's timeout is not read.
+        assert!(!submit.iter().any(|n| n == "redis_wait_timeout_ms"));
+        assert!(!submit
+            .iter()
+            .any(|n| n == "blob_credential" || n == "admin_token"));
+        let result = names_read(Some(RouteId::GetResult));
+        assert!(result.iter().any(|n| n == "blob_credential"));
+        assert!(result.iter().any(|n| n == "http_first_byte_timeout_ms"));
+        let sweep = names_read(Some(RouteId::Sweep));
+        assert!(sweep.iter().any(|n| n == "admin_token"));
+        assert!(!sweep.iter().any(|n| n == "api_keys"));
+        // Readiness reads everything the API has.
+        let ready = names_read(Some(RouteId::Readyz));
+        for name in [
+            "api_keys",
+            "admin_token",
+            "blob_credential",
+            "redis_wait_timeout_ms",
+        ] {
+            assert!(
+                ready.iter().any(|n| n == name),
+                "readyz did not read {name}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_route_that_read_one_credential_accepts_only_that_kind() {
+        let vars = lookup(&[("api_keys", "demo:tenant-key"), ("admin_token", "op-token")]);
+        let tenant = ApiConfig::for_route(Some(RouteId::GetJob), &vars).unwrap();
+        assert_eq!(tenant.credentials.tenant_for("tenant-key"), Some("demo"));
+        assert!(!tenant.credentials.is_admin("op-token"));
+        let admin = ApiConfig::for_route(Some(RouteId::Backlog), &vars).unwrap();
+        assert!(admin.credentials.is_admin("op-token"));
+        assert_eq!(admin.credentials.tenant_for("tenant-key"), None);
+        // Nothing read, nothing accepted.
+        let probe = ApiConfig::for_route(Some(RouteId::Healthz), &vars).unwrap();
+        assert_eq!(probe.credentials.tenant_for("tenant-key"), None);
+        assert!(!probe.credentials.is_admin("op-token"));
+    }
+
+    #[test]
+    fn a_bad_variable_fails_the_routes_that_read_it_and_readiness() {
+        let vars = lookup(&[
+            ("api_keys", "demo:k"),
+            ("admin_token", "t"),
+            ("submit_limits", "lots"),
+        ]);
+        assert!(ApiConfig::for_route(Some(RouteId::GetJob), &vars).is_ok());
+        for route in [RouteId::SubmitJob, RouteId::Readyz] {
+            let err = ApiConfig::for_route(Some(route), &vars).unwrap_err();
+            assert_eq!(var_name(err), "submit_limits");
+        }
+        // The operator token equal to a tenant's key is caught where both are read.
+        let same = lookup(&[("api_keys", "demo:same"), ("admin_token", "same")]);
+        assert!(ApiConfig::for_route(Some(RouteId::GetJob), &same).is_ok());
+        assert_eq!(
+            var_name(ApiConfig::for_route(Some(RouteId::Readyz), &same).unwrap_err()),
+            "admin_token"
+        );
     }
 
     #[test]

@@ -26,7 +26,7 @@ use std::time::Instant;
 use serde_json::{json, Map, Value};
 
 pub use auth::bearer_token;
-pub use config::{ApiConfig, ConfigError, Credentials, DEFAULT_MAX_BODY_BYTES};
+pub use config::{ApiConfig, ConfigError, Credentials, Reads, DEFAULT_MAX_BODY_BYTES};
 pub use problem::{Details, Problem, PROBLEM_JSON, TYPE_PREFIX};
 pub use wire::{canonical_json, request_hash, request_hash_canonical, rfc3339_millis};
 
@@ -120,6 +120,17 @@ pub(crate) struct RequestLog {
     pub(crate) tenant: Option<String>,
     /// Replicas that acknowledged a new job (`WAIT`), when waited for.
     pub(crate) replicas_acked: Option<u32>,
+    /// A liveness probe: its success is not logged (a line every few seconds
+    /// per probe would drown the rest).
+    pub(crate) probe: bool,
+}
+
+/// The route a request matches, if any: what [`ApiConfig::for_route`] needs.
+pub fn route_of(req: &ApiRequest) -> Option<RouteId> {
+    match routes::find(&req.method, &req.path) {
+        Match::Found(id, _) => Some(*id),
+        Match::NotFound | Match::MethodNotAllowed(_) => None,
+    }
 }
 
 /// How many body bytes the component should read into `req.body` before
@@ -160,6 +171,7 @@ pub async fn handle<R: Redis, H: Http>(req: ApiRequest, ctx: &ApiContext<'_, R, 
         Match::Found(id, path_id) => {
             let route = routes::route(*id);
             log.route = Some(route.template);
+            log.probe = *id == RouteId::Healthz;
             handlers::dispatch(*id, path_id, &req, ctx, &mut log).await
         }
     };
@@ -283,7 +295,9 @@ fn finish(
     } else {
         Level::Info
     };
-    logger.log(level, "request", fields);
+    if !(log.probe && response.status < 400) {
+        logger.log(level, "request", fields);
+    }
     response
         .with_header("x-request-id", request_id)
         .with_header("cache-control", "no-store")
