@@ -3,9 +3,10 @@
 //! load generator in separate processes on loopback, and prints the figures
 //! of `docs/BENCHMARKS.md`. Every run is bounded in time and request count.
 //!
-//! `bench [--quick] [--runs N] [--only api,pipeline,native,size] [--out DIR]`
+//! `bench [--quick] [--runs N] [--only api,pipeline,latency,native,size] [--out DIR]`
 //! `bench loadgen --url URL --rate R --duration S [...]` (spawned by the bench).
 
+mod delay_proxy;
 mod loadgen;
 mod procfs;
 mod redis_stats;
@@ -47,11 +48,11 @@ pub struct RunArgs {
     /// Repetitions; figures are the median with min and max.
     #[arg(long, env = "BENCH_RUNS", default_value_t = 3)]
     pub runs: u32,
-    /// Sections to run (comma-separated): api, pipeline, native, size.
+    /// Sections to run (comma-separated): api, pipeline, latency, native, size.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "api,pipeline,native,size"
+        default_value = "api,pipeline,latency,native,size"
     )]
     pub only: Vec<String>,
     /// Where results.json and results.md go.

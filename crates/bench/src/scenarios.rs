@@ -17,6 +17,7 @@ use platform_core::pipeline::{self, NewJob, ResultRef, SubmitOutcome};
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
+use crate::delay_proxy::DelayProxy;
 use crate::loadgen::LoadgenResult;
 use crate::redis_stats::Observer;
 use crate::report::{self, RunFigures};
@@ -164,6 +165,16 @@ pub fn bench(args: &RunArgs) -> Result<(), String> {
         });
         section("pipeline", &mut errors, &mut || {
             pipeline_section(
+                &plan,
+                &redis,
+                &azurite,
+                &mut observer,
+                &mut figures,
+                &mut detail,
+            )
+        });
+        section("latency", &mut errors, &mut || {
+            latency_section(
                 &plan,
                 &redis,
                 &azurite,
@@ -858,6 +869,108 @@ fn pipeline_section(
     }
     detail.insert("pipeline".into(), Value::Object(pipeline_detail));
     drop(platform);
+    observer.flush()?;
+    Ok(())
+}
+
+/// The one-way delay of the storage latency proxy: a round trip gains 20 ms.
+pub const STORAGE_ONE_WAY: Duration = Duration::from_millis(10);
+
+/// The worker behind 20 ms of storage latency: a burst of small text jobs,
+/// with the worker's jobs overlapped (`worker_concurrency` at its default)
+/// and one after another (`worker_concurrency=1`), through [`DelayProxy`]
+/// between the runtime and Azurite.
+fn latency_section(
+    plan: &Plan,
+    redis: &RedisServer,
+    azurite: &Azurite,
+    observer: &mut Observer,
+    figures: &mut RunFigures,
+    detail: &mut Map<String, Value>,
+) -> Result<(), String> {
+    let cfg = PipelineConfig::default();
+    let submitter = CountingRedis::new(NativeRedis::new(&redis.url()).map_err(|e| e.to_string())?);
+    let proxy = DelayProxy::start(azurite.port, STORAGE_ONE_WAY).map_err(|e| e.to_string())?;
+    let case = Case {
+        key: "latency",
+        job_type: "text-stats",
+        input: json!({"text": SMALL_TEXT}),
+        burst: plan.jobs[0].0,
+        paced: 0,
+        timeout: Duration::from_secs(120),
+    };
+    let mut section_detail = Map::new();
+    let default_concurrency = cfg.concurrency;
+    for (key, concurrency, burst) in [
+        ("overlapped", default_concurrency, case.burst),
+        ("serial", 1, (case.burst / 5).max(20)),
+    ] {
+        observer.flush()?;
+        let options = PlatformOptions::worker_only()
+            .var(
+                "blob_endpoint",
+                format!("http://127.0.0.1:{}/devstoreaccount1", proxy.port),
+            )
+            .var("blob_host", format!("127.0.0.1:{}", proxy.port))
+            .var("worker_concurrency", concurrency.to_string());
+        let platform = Platform::start(redis, azurite, options);
+        let group = platform
+            .process_group()
+            .ok_or("cannot find the runtime process")?;
+        let client = platform.client();
+        e2e::eventually(Duration::from_secs(30), "the worker to be ready", || {
+            (client.request("GET", "/worker/readyz", &[], None).status == 200).then_some(())
+        });
+        for _ in 0..3 {
+            submit_one(&submitter, &cfg, &case)?;
+        }
+        if !wait_drained(observer, case.timeout)? {
+            return Err("latency warm-up jobs did not finish".into());
+        }
+        wait_quiet(observer, case.timeout)?;
+        let cpu_before = procfs::group_cpu_seconds(group);
+        let mut ids = Vec::with_capacity(burst);
+        for _ in 0..burst {
+            ids.push(submit_one(&submitter, &cfg, &case)?);
+        }
+        let drained = wait_drained(observer, case.timeout)?;
+        let cpu_after = procfs::group_cpu_seconds(group);
+        let times = job_times(observer, &ids)?;
+        wait_quiet(observer, case.timeout)?;
+        let first_created = times.iter().map(|t| t.0).fold(f64::INFINITY, f64::min);
+        let last_finished = times.iter().map(|t| t.2).fold(0.0, f64::max);
+        let jobs_per_s = if times.is_empty() {
+            0.0
+        } else {
+            times.len() as f64 * 1e3 / (last_finished - first_created).max(1.0)
+        };
+        set(figures, &format!("latency.{key}.jobs_per_s"), jobs_per_s);
+        let peak = procfs::group_status_mib(group, "VmHWM");
+        if key == "overlapped" {
+            if let Some(peak) = peak {
+                set(figures, "latency.overlapped.peak_mib", peak);
+            }
+        }
+        section_detail.insert(
+            key.into(),
+            json!({
+                "worker_concurrency": concurrency, "submitted": ids.len(), "succeeded": times.len(),
+                "drained": drained, "window_ms": last_finished - first_created, "jobs_per_s": jobs_per_s,
+                "runtime_cpu_ms_per_job": cpu_before.zip(cpu_after)
+                    .map(|(b, a)| (a - b) * 1e3 / times.len().max(1) as f64),
+                "vm_hwm_mib": peak,
+            }),
+        );
+        eprintln!(
+            "bench:   storage +20 ms, worker_concurrency={concurrency}: {jobs_per_s:.1} jobs/s"
+        );
+        drop(platform);
+    }
+    section_detail.insert(
+        "one_way_delay_ms".into(),
+        json!(STORAGE_ONE_WAY.as_millis() as u64),
+    );
+    detail.insert("latency".into(), Value::Object(section_detail));
     observer.flush()?;
     Ok(())
 }

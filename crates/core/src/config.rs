@@ -29,7 +29,13 @@ pub struct PipelineConfig {
     /// record expires and its dead-letter entry is trimmed after this. Keep
     /// it no longer than the result blobs' lifecycle rule.
     pub retention_ms: u64,
+    /// Claimed jobs a worker instance runs at once (their Blob Storage calls
+    /// overlap); 1 runs them one after another.
+    pub concurrency: u32,
 }
+
+/// Default for `worker_concurrency`.
+pub const DEFAULT_WORKER_CONCURRENCY: u32 = 16;
 
 impl Default for PipelineConfig {
     fn default() -> Self {
@@ -41,12 +47,14 @@ impl Default for PipelineConfig {
             lease_ms: 30_000,
             sweep_batch: 32,
             retention_ms: 7 * 24 * 3_600_000,
+            concurrency: DEFAULT_WORKER_CONCURRENCY,
         }
     }
 }
 
 impl PipelineConfig {
-    /// Read `max_attempts`, `retry_backoff_ms`, `lease_ms`, `sweep_batch` (and
+    /// Read `max_attempts`, `retry_backoff_ms`, `lease_ms`, `sweep_batch`,
+    /// `job_retention_seconds`, `worker_concurrency` (and
     /// optionally `key_prefix`, `channel`); a variable without a value keeps
     /// its default.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
@@ -104,6 +112,13 @@ impl PipelineConfig {
                 defaults.sweep_batch.into(),
                 1,
                 1_000,
+            )? as u32,
+            concurrency: number(
+                &lookup,
+                "worker_concurrency",
+                defaults.concurrency.into(),
+                1,
+                64,
             )? as u32,
         })
     }

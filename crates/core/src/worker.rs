@@ -1,9 +1,10 @@
 //! What the worker does with one message from the jobs channel.
 //!
 //! The message body is a job id. The worker claims that job plus up to
-//! `sweep_batch` overdue ones (one round trip), then for each claimed job runs
-//! its type, writes the result to `{tenant}/{id}.{ext}` with `If-None-Match: *`
-//! and completes the job, fenced by its claim token (one round trip).
+//! `sweep_batch` overdue ones (one round trip), then runs up to
+//! `worker_concurrency` of the claimed jobs at once: each runs its type,
+//! writes the result to `{tenant}/{id}.{ext}` with `If-None-Match: *` and
+//! completes the job, fenced by its claim token (one round trip).
 //! Jobs not started once half the lease has passed are handed back with
 //! [`pipeline::release`] (one more round trip, only then). Failures are
 //! recorded with [`pipeline::fail`]: transient job errors and
@@ -12,6 +13,8 @@
 //! claimed jobs' leases expire and a later claim or sweep picks them up again.
 
 use std::time::{Duration, Instant};
+
+use futures::StreamExt as _;
 
 use serde_json::{json, Map, Value};
 
@@ -124,104 +127,175 @@ pub async fn handle_message(
         ..WorkerReport::default()
     };
 
+    // Up to `concurrency` claimed jobs run at once, so their Blob Storage
+    // calls overlap: behind milliseconds of storage latency one job after
+    // another leaves the worker idle. Redis calls stay one at a time (the
+    // port is synchronous), and each job still costs one completing round
+    // trip. A job's slot holds its input and its output, so the instance's
+    // memory is bounded by `concurrency` jobs, not by the batch.
+    let concurrency = cfg.concurrency.max(1) as usize;
     let handled_since = Instant::now();
     let budget = Duration::from_millis(cfg.lease_ms / 2);
-    for (index, job) in claimed.iter().enumerate() {
-        // Jobs claimed together share one lease length. Once half of it has
-        // gone, hand the rest back rather than start them late and have
-        // their leases expire (which would cost them an attempt).
-        if index > 0 && handled_since.elapsed() >= budget {
-            let rest = &claimed[index..];
-            report.released = pipeline::release(redis, cfg, rest)?;
-            log.log(
-                Level::Info,
-                "released claimed jobs: half the lease has passed",
-                fields([
-                    ("released", json!(report.released)),
-                    (
-                        "ids",
-                        json!(rest.iter().map(|j| j.id.as_str()).collect::<Vec<_>>()),
-                    ),
-                ]),
-            );
-            break;
+    // After a Redis failure no further job starts: the unstarted ones keep
+    // their claims until the lease expires, and a later claim or the sweep
+    // takes them again.
+    let stopped = std::cell::Cell::new(false);
+    // Types that may not overlap (a thumbnail's decoded image) run alone,
+    // one after another, once the rest are done.
+    let (alone, together): (Vec<_>, Vec<_>) = claimed
+        .iter()
+        .enumerate()
+        .partition(|(_, job)| jobs::find(&job.job_type).is_some_and(|t| !t.overlaps()));
+    let run = |(index, job)| {
+        let (client, stopped) = (&client, &stopped);
+        async move {
+            if stopped.get() {
+                return Step::Skipped;
+            }
+            // Jobs claimed together share one lease length. Once half
+            // of it has gone, hand the rest back rather than start them
+            // late and have their leases expire (which would cost them
+            // an attempt).
+            if index > 0 && handled_since.elapsed() >= budget {
+                return Step::Release(job);
+            }
+            let started = Instant::now();
+            let outcome = process(job, cfg, client, redis).await;
+            if outcome.is_err() {
+                stopped.set(true);
+            }
+            Step::Ran(job, started.elapsed(), outcome)
         }
-        let started = Instant::now();
-        let outcome = process(job, cfg, &client, redis).await;
-        let duration = started.elapsed();
-        let mut line = fields([
-            ("job_id", json!(job.id)),
-            ("job_type", json!(job.job_type)),
-            ("tenant", json!(job.tenant)),
-            ("attempt", json!(job.attempt)),
-            ("duration_ms", json!(duration.as_millis() as u64)),
-            ("duration_us", json!(duration.as_micros() as u64)),
-        ]);
-        let outcome = match outcome {
-            Ok(outcome) => outcome,
-            Err(error) => {
-                line.insert("outcome".into(), json!("aborted"));
-                line.insert("error".into(), json!(error.to_string()));
-                log.log(Level::Error, "job aborted: job store failed", line);
-                return Err(error);
-            }
-        };
-        let level = match &outcome {
-            Outcome::Succeeded { blob, existed } => {
-                report.succeeded += 1;
-                line.insert("outcome".into(), json!("succeeded"));
-                line.insert("blob".into(), json!(blob));
-                line.insert("blob_existed".into(), json!(existed));
-                Level::Info
-            }
-            Outcome::Failed {
-                status,
-                reason,
-                detail,
-            } => {
-                line.insert("reason".into(), json!(reason));
-                line.insert("error".into(), json!(detail));
-                match status {
-                    Some(JobStatus::Queued) => {
-                        report.retrying += 1;
-                        line.insert("outcome".into(), json!("retrying"));
-                        Level::Warn
-                    }
-                    Some(_) => {
-                        report.failed += 1;
-                        line.insert("outcome".into(), json!("failed"));
-                        Level::Error
-                    }
-                    None => {
-                        report.fenced += 1;
-                        line.insert("outcome".into(), json!("fenced"));
-                        Level::Warn
-                    }
+    };
+    let mut steps = futures::stream::iter(together)
+        .map(run)
+        .buffer_unordered(concurrency)
+        .chain(futures::stream::iter(alone).map(run).buffer_unordered(1));
+    let mut release = Vec::new();
+    let mut failure = None;
+    while let Some(step) = steps.next().await {
+        match step {
+            Step::Skipped => {}
+            Step::Release(job) => release.push(job.clone()),
+            Step::Ran(job, duration, outcome) => {
+                if let Err(error) = record(job, duration, outcome, &mut report, log) {
+                    failure.get_or_insert(error);
                 }
             }
-            Outcome::Deferred { deferred, detail } => {
-                line.insert("error".into(), json!(detail));
-                if *deferred {
-                    report.deferred += 1;
-                    line.insert("outcome".into(), json!("deferred"));
-                    line.insert("retry_in_ms".into(), json!(AUTH_RETRY_MS));
-                } else {
-                    report.fenced += 1;
-                    line.insert("outcome".into(), json!("fenced"));
-                }
-                // One line an alert matches: `level=error`, this `msg`.
-                log.log(Level::Error, AUTH_ALERT, line);
-                continue;
-            }
-            Outcome::Fenced => {
-                report.fenced += 1;
-                line.insert("outcome".into(), json!("fenced"));
-                Level::Warn
-            }
-        };
-        log.log(level, "job", line);
+        }
+    }
+    drop(steps);
+    if let Some(error) = failure {
+        return Err(error);
+    }
+    if !release.is_empty() {
+        report.released = pipeline::release(redis, cfg, &release)?;
+        log.log(
+            Level::Info,
+            "released claimed jobs: half the lease has passed",
+            fields([
+                ("released", json!(report.released)),
+                (
+                    "ids",
+                    json!(release.iter().map(|j| j.id.as_str()).collect::<Vec<_>>()),
+                ),
+            ]),
+        );
     }
     Ok(report)
+}
+
+/// What became of one claimed job in [`handle_message`].
+enum Step<'a> {
+    /// Not started: an earlier job found Redis failing.
+    Skipped,
+    /// Not started: half the lease had passed; to be handed back.
+    Release(&'a ClaimedJob),
+    /// Run, for this long, to this outcome.
+    Ran(&'a ClaimedJob, Duration, Result<Outcome, PipelineError>),
+}
+
+/// Count a job's outcome in `report` and log its line; a Redis failure is
+/// logged and returned.
+fn record(
+    job: &ClaimedJob,
+    duration: Duration,
+    outcome: Result<Outcome, PipelineError>,
+    report: &mut WorkerReport,
+    log: &Logger,
+) -> Result<(), PipelineError> {
+    let mut line = fields([
+        ("job_id", json!(job.id)),
+        ("job_type", json!(job.job_type)),
+        ("tenant", json!(job.tenant)),
+        ("attempt", json!(job.attempt)),
+        ("duration_ms", json!(duration.as_millis() as u64)),
+        ("duration_us", json!(duration.as_micros() as u64)),
+    ]);
+    let outcome = match outcome {
+        Ok(outcome) => outcome,
+        Err(error) => {
+            line.insert("outcome".into(), json!("aborted"));
+            line.insert("error".into(), json!(error.to_string()));
+            log.log(Level::Error, "job aborted: job store failed", line);
+            return Err(error);
+        }
+    };
+    let level = match &outcome {
+        Outcome::Succeeded { blob, existed } => {
+            report.succeeded += 1;
+            line.insert("outcome".into(), json!("succeeded"));
+            line.insert("blob".into(), json!(blob));
+            line.insert("blob_existed".into(), json!(existed));
+            Level::Info
+        }
+        Outcome::Failed {
+            status,
+            reason,
+            detail,
+        } => {
+            line.insert("reason".into(), json!(reason));
+            line.insert("error".into(), json!(detail));
+            match status {
+                Some(JobStatus::Queued) => {
+                    report.retrying += 1;
+                    line.insert("outcome".into(), json!("retrying"));
+                    Level::Warn
+                }
+                Some(_) => {
+                    report.failed += 1;
+                    line.insert("outcome".into(), json!("failed"));
+                    Level::Error
+                }
+                None => {
+                    report.fenced += 1;
+                    line.insert("outcome".into(), json!("fenced"));
+                    Level::Warn
+                }
+            }
+        }
+        Outcome::Deferred { deferred, detail } => {
+            line.insert("error".into(), json!(detail));
+            if *deferred {
+                report.deferred += 1;
+                line.insert("outcome".into(), json!("deferred"));
+                line.insert("retry_in_ms".into(), json!(AUTH_RETRY_MS));
+            } else {
+                report.fenced += 1;
+                line.insert("outcome".into(), json!("fenced"));
+            }
+            // One line an alert matches: `level=error`, this `msg`.
+            log.log(Level::Error, AUTH_ALERT, line);
+            return Ok(());
+        }
+        Outcome::Fenced => {
+            report.fenced += 1;
+            line.insert("outcome".into(), json!("fenced"));
+            Level::Warn
+        }
+    };
+    log.log(level, "job", line);
+    Ok(())
 }
 
 async fn process<H: Http>(

@@ -45,6 +45,7 @@ impl Api {
             ("retry_backoff_ms", pipeline.retry_backoff_ms.to_string()),
             ("lease_ms", pipeline.lease_ms.to_string()),
             ("sweep_batch", pipeline.sweep_batch.to_string()),
+            ("worker_concurrency", pipeline.concurrency.to_string()),
             (
                 "job_retention_seconds",
                 (pipeline.retention_ms / 1000).to_string(),

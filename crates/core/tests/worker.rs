@@ -500,3 +500,130 @@ fn refused_credentials_do_not_spend_attempts() {
     let record = pipeline::get(&redis, &cfg, &id).unwrap().unwrap();
     assert_eq!((record.status, record.attempts), (JobStatus::Succeeded, 1));
 }
+
+/// Blob Storage through native HTTP, but each call first yields once, as a
+/// call waiting on the network does, and the calls in flight are counted.
+struct Overlapping {
+    inner: NativeHttp,
+    in_flight: std::cell::Cell<usize>,
+    most: std::cell::Cell<usize>,
+}
+
+impl platform_core::ports::Http for Overlapping {
+    async fn send(
+        &self,
+        request: platform_core::ports::HttpRequest,
+    ) -> Result<platform_core::ports::HttpResponse, platform_core::ports::HttpError> {
+        self.in_flight.set(self.in_flight.get() + 1);
+        self.most.set(self.most.get().max(self.in_flight.get()));
+        let mut yielded = false;
+        std::future::poll_fn(|cx| {
+            if yielded {
+                std::task::Poll::Ready(())
+            } else {
+                yielded = true;
+                cx.waker().wake_by_ref();
+                std::task::Poll::Pending
+            }
+        })
+        .await;
+        self.in_flight.set(self.in_flight.get() - 1);
+        self.inner.send(request).await
+    }
+}
+
+#[test]
+fn a_claimed_batch_overlaps_its_storage_calls_up_to_worker_concurrency() {
+    require_azurite();
+    let redis = CountingRedis::new(redis());
+    let blob = blob_config("overlap");
+    // Warm the script cache: a flushed one answers NOSCRIPT once per script.
+    let warm = pipeline_config("overlap");
+    let id = submit(&redis, &warm, "text-stats", &json!({"text": "warm"}));
+    assert_eq!(
+        work(id.as_bytes(), &warm, &blob, &redis).unwrap().succeeded,
+        1
+    );
+    for (concurrency, jobs) in [(4, 10usize), (1, 3), (16, 5)] {
+        let cfg = PipelineConfig {
+            concurrency,
+            ..pipeline_config("overlap")
+        };
+        let ids: Vec<String> = (0..jobs)
+            .map(|i| {
+                submit(
+                    &redis,
+                    &cfg,
+                    "text-stats",
+                    &json!({"text": format!("job {i}")}),
+                )
+            })
+            .collect();
+        redis.take();
+        let http = Overlapping {
+            inner: NativeHttp::default(),
+            in_flight: 0.into(),
+            most: 0.into(),
+        };
+        // One message claims its job and the rest as overdue ones.
+        let report = block_on(handle_message(
+            ids[0].as_bytes(),
+            &cfg,
+            &blob,
+            &redis,
+            &http,
+            &logger(),
+        ))
+        .unwrap();
+        assert_eq!(report.claimed as usize, jobs);
+        assert_eq!(report.succeeded as usize, jobs, "{report:?}");
+        assert_eq!(
+            http.most.get(),
+            jobs.min(concurrency as usize),
+            "{concurrency}"
+        );
+        // One claim plus one completion per job, overlapped or not.
+        assert_eq!(redis.take(), 1 + jobs as u64);
+        for id in &ids {
+            let job = pipeline::get(&redis, &cfg, id).unwrap().unwrap();
+            assert_eq!(job.status, JobStatus::Succeeded);
+            assert_eq!(job.attempts, 1);
+        }
+    }
+}
+
+#[test]
+fn thumbnails_run_alone_while_text_jobs_overlap() {
+    require_azurite();
+    let redis = redis();
+    let blob = blob_config("alone");
+    let cfg = PipelineConfig {
+        concurrency: 8,
+        ..pipeline_config("alone")
+    };
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        ids.push(submit(
+            &redis,
+            &cfg,
+            "thumbnail",
+            &json!({"image": png_base64(40 + i, 30), "max_width": 16, "max_height": 16}),
+        ));
+    }
+    let http = Overlapping {
+        inner: NativeHttp::default(),
+        in_flight: 0.into(),
+        most: 0.into(),
+    };
+    let report = block_on(handle_message(
+        ids[0].as_bytes(),
+        &cfg,
+        &blob,
+        &redis,
+        &http,
+        &logger(),
+    ))
+    .unwrap();
+    assert_eq!(report.succeeded, 3, "{report:?}");
+    assert_eq!(http.most.get(), 1, "thumbnails overlapped");
+}

@@ -183,15 +183,26 @@ impl Http for SpinHttp {
                 .map_err(|e| HttpError(format!("sending the body: {e:?}")))?;
         }
         drop(sink);
-        let incoming = loop {
-            match future.get() {
-                Some(Ok(Ok(response))) => break response,
-                Some(Ok(Err(code))) => return Err(HttpError(format!("{code:?}"))),
-                Some(Err(())) => return Err(HttpError("the response was already taken".into())),
-                // The instance serves one request or message at a time:
-                // waiting here blocks nothing else.
-                None => future.subscribe().block(),
+        // Wait without blocking the instance: the SDK's executor polls this
+        // pollable with every other pending one, so the worker's concurrent
+        // jobs overlap their storage calls.
+        let mut waiting: Option<spin_executor::CancelOnDropToken> = None;
+        let incoming = std::future::poll_fn(|cx| match future.get() {
+            Some(result) => std::task::Poll::Ready(result),
+            None => {
+                waiting = Some(
+                    spin_executor::push_waker_and_get_token(future.subscribe(), cx.waker().clone())
+                        .into(),
+                );
+                std::task::Poll::Pending
             }
+        })
+        .await;
+        drop(waiting);
+        let incoming = match incoming {
+            Ok(Ok(response)) => response,
+            Ok(Err(code)) => return Err(HttpError(format!("{code:?}"))),
+            Err(()) => return Err(HttpError("the response was already taken".into())),
         };
         let response = Response::try_from_incoming_response(incoming)
             .await

@@ -27,6 +27,13 @@ pub trait JobType: Sync {
     fn validate(&self, input: &str) -> Result<String, InputError>;
     /// Produce the result from the canonical input.
     fn run(&self, input: &str) -> Result<JobOutput, JobError>;
+    /// Whether the worker may hold this job's output while others of its
+    /// batch run (`worker_concurrency`). A type whose run or output can take
+    /// a large share of the instance's memory says no: it runs alone, so
+    /// the instance's memory stays bounded by one such job.
+    fn overlaps(&self) -> bool {
+        true
+    }
 }
 
 /// A job's result.

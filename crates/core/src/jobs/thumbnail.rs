@@ -271,6 +271,11 @@ impl JobType for Thumbnail {
         "thumbnail"
     }
 
+    /// A decoded image may take most of a worker instance's memory.
+    fn overlaps(&self) -> bool {
+        false
+    }
+
     fn validate(&self, input: &str) -> Result<String, InputError> {
         let parsed = parse(input)?;
         let bytes = decode(&parsed.image)?;

@@ -50,6 +50,7 @@ pub fn pipeline_config(test: &str) -> PipelineConfig {
         lease_ms: 30_000,
         sweep_batch: 16,
         retention_ms: 3_600_000,
+        concurrency: 4,
     }
 }
 
