@@ -198,6 +198,23 @@ fn hostile_and_maximal_bodies_fit_a_64_mib_api_instance() {
             filled(r#"{"type":"text-stats","#, r#""a":0"#, ",", "}", MAX_BODY),
             422,
         ),
+        // Nesting is refused by the parser's depth limit (128) long before
+        // it could exhaust the component's 256 KiB stack.
+        (
+            "an input nested 4 million arrays deep",
+            filled(r#"{"type":"text-stats","input":"#, "[", "", "", MAX_BODY),
+            400,
+        ),
+        (
+            "an input nested 120 objects deep",
+            format!(
+                r#"{{"type":"text-stats","input":{}1{}}}"#,
+                r#"{"a":"#.repeat(120),
+                "}".repeat(120)
+            )
+            .into_bytes(),
+            422,
+        ),
     ];
     let auth = format!("Bearer {DEMO_KEY}");
     for (name, body, status) in cases {
