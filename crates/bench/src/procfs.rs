@@ -40,6 +40,37 @@ pub fn group_threads(pgid: u32) -> Option<f64> {
         .sum()
 }
 
+/// Each process of the group by role (`spin up`'s parent, `trigger http`,
+/// `trigger redis`, or the local runtime), with its VmRSS in MiB and threads.
+pub fn group_breakdown(pgid: u32) -> Vec<(&'static str, f64, f64)> {
+    group_pids(pgid)
+        .into_iter()
+        .filter_map(|pid| {
+            let cmdline = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            let args: Vec<String> = cmdline
+                .split(|b| *b == 0)
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+            let role = match (
+                args.get(1).map(String::as_str),
+                args.get(2).map(String::as_str),
+            ) {
+                (Some("trigger"), Some("http")) => "http",
+                (Some("trigger"), Some("redis")) => "redis",
+                (Some("up"), _) if args[0].ends_with("spin-local") => "local",
+                (Some("up"), _) => "parent",
+                _ => "other",
+            };
+            let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+            let threads = status
+                .lines()
+                .find_map(|l| l.strip_prefix("Threads:"))
+                .and_then(|v| v.trim().parse::<f64>().ok())?;
+            Some((role, status_mib(pid, "VmRSS")?, threads))
+        })
+        .collect()
+}
+
 /// The pid of our child process whose command line contains `needle`
 /// (the runtime started by the e2e harness, found by its `--listen` address).
 pub fn child_with_arg(needle: &str) -> Option<u32> {

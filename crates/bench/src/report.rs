@@ -120,8 +120,18 @@ pub const FIGURES: &[Figure] = &[
     t("rss.api_after_mib", "Runtime RSS (VmRSS, all its processes) after the API load", "MiB", Target::AtMost(100.0)),
     f("rss.api_peak_mib", "Runtime peak RSS (VmHWM, all its processes), API under load", "MiB"),
     f("rss.api_threads", "Runtime threads (all its processes) after the API load", ""),
+    f("rss.api.http_after_mib", "  of which `spin trigger http` (serves the API), RSS", "MiB"),
+    f("rss.api.http_after_threads", "  of which `spin trigger http`, threads", ""),
+    f("rss.api.parent_after_mib", "  of which the `spin up` parent (supervisor; no such process in the shim), RSS", "MiB"),
+    f("rss.api.local_after_mib", "  of which `spin-local` (one process), RSS", "MiB"),
+    f("rss.api.total_settled_mib", "Runtime RSS (all its processes) 12 s after the API load", "MiB"),
+    f("rss.api.http_settled_mib", "  of which `spin trigger http`, RSS", "MiB"),
+    f("rss.api.total_settled_threads", "Runtime threads (all its processes) 12 s after the API load", ""),
     t("rss.worker_peak_mib", "Runtime peak RSS (VmHWM, all its processes), worker under load", "MiB", Target::AtMost(100.0)),
     f("rss.worker_threads", "Runtime threads (all its processes) after the pipeline load", ""),
+    f("rss.worker.redis_after_mib", "  of which `spin trigger redis` (runs the worker), RSS", "MiB"),
+    f("rss.worker.http_after_mib", "  of which `spin trigger http` (worker-health), RSS", "MiB"),
+    f("rss.worker.parent_after_mib", "  of which the `spin up` parent, RSS", "MiB"),
 ];
 
 /// Figures of one run, by key.

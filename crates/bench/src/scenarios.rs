@@ -554,8 +554,50 @@ fn api(
     if let Some(threads) = procfs::group_threads(group) {
         set(figures, "rss.api_threads", threads);
     }
+    record_breakdown(group, "api", "after", figures, &mut api_detail);
+    // Tokio's blocking threads (Spin's variable reads hand off to them) exit
+    // after 10 s idle: what the process keeps once the load is over.
+    std::thread::sleep(Duration::from_secs(12));
+    record_breakdown(group, "api", "settled", figures, &mut api_detail);
     detail.insert("api".into(), Value::Object(api_detail));
     Ok(())
+}
+
+/// The RSS and threads of each of the runtime's processes (`rss.{section}.{role}_{when}_mib`
+/// and `..._threads`), and their sums at `when`.
+fn record_breakdown(
+    group: u32,
+    section: &str,
+    when: &str,
+    figures: &mut RunFigures,
+    detail: &mut Map<String, Value>,
+) {
+    let processes = procfs::group_breakdown(group);
+    for (role, rss, threads) in &processes {
+        set(figures, &format!("rss.{section}.{role}_{when}_mib"), *rss);
+        set(
+            figures,
+            &format!("rss.{section}.{role}_{when}_threads"),
+            *threads,
+        );
+    }
+    let total: f64 = processes.iter().map(|p| p.1).sum();
+    let threads: f64 = processes.iter().map(|p| p.2).sum();
+    set(figures, &format!("rss.{section}.total_{when}_mib"), total);
+    set(
+        figures,
+        &format!("rss.{section}.total_{when}_threads"),
+        threads,
+    );
+    detail.insert(
+        format!("processes_{when}"),
+        json!(processes
+            .iter()
+            .map(
+                |(role, rss, threads)| json!({"role": role, "vm_rss_mib": rss, "threads": threads})
+            )
+            .collect::<Vec<_>>()),
+    );
 }
 
 /// One pipeline case.
@@ -881,6 +923,7 @@ fn pipeline_section(
     if let Some(threads) = procfs::group_threads(group) {
         set(figures, "rss.worker_threads", threads);
     }
+    record_breakdown(group, "worker", "after", figures, &mut pipeline_detail);
     if let Some(hwm) = procfs::group_status_mib(group, "VmHWM") {
         set(figures, "rss.worker_peak_mib", hwm);
     }
