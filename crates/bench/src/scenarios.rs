@@ -753,10 +753,7 @@ fn pipeline_section(
     let submit_commands = ratio(observer.delta(&before, &after).commands, calibration);
     observer.flush()?;
 
-    let platform = Platform::start(redis, azurite, PlatformOptions::worker_only());
-    let group = platform
-        .process_group()
-        .ok_or("cannot find the runtime process")?;
+    let (platform, group) = start_worker(redis, azurite, PlatformOptions::worker_only())?;
     let azurite_pid = procfs::child_with_arg(&format!("--blobPort {}", azurite.port));
     let redis_pid = procfs::child_with_arg(&format!("127.0.0.1:{}", redis.port));
     let cpu = || {
@@ -766,10 +763,6 @@ fn pipeline_section(
             azurite_pid.and_then(procfs::cpu_seconds),
         ]
     };
-    let client = platform.client();
-    e2e::eventually(Duration::from_secs(30), "the worker to be ready", || {
-        (client.request("GET", "/worker/readyz", &[], None).status == 200).then_some(())
-    });
     // Warm-up: a few jobs of each type.
     for case in &cases {
         for _ in 0..3 {
@@ -809,13 +802,7 @@ fn pipeline_section(
                 );
             }
         }
-        let first_created = times.iter().map(|t| t.0).fold(f64::INFINITY, f64::min);
-        let last_finished = times.iter().map(|t| t.2).fold(0.0, f64::max);
-        let jobs_per_s = if times.is_empty() {
-            0.0
-        } else {
-            times.len() as f64 * 1e3 / (last_finished - first_created).max(1.0)
-        };
+        let (window_ms, jobs_per_s) = throughput(&times);
         set(
             figures,
             &format!("pipeline.{}.jobs_per_s", case.key),
@@ -888,7 +875,7 @@ fn pipeline_section(
                 "input_bytes": case.input.to_string().len(),
                 "burst": {
                     "submitted": ids.len(), "succeeded": times.len(), "drained": drained, "quiet_after": quiet,
-                    "window_ms": last_finished - first_created, "jobs_per_s": jobs_per_s,
+                    "window_ms": window_ms, "jobs_per_s": jobs_per_s,
                     "cpu_ms_per_job": {"runtime": cpu_ms[0], "redis": cpu_ms[1], "azurite": cpu_ms[2]},
                     "guest_ms_mean": mean(&burst_guest),
                 },
@@ -933,6 +920,35 @@ fn pipeline_section(
     Ok(())
 }
 
+/// Start a worker platform, find its process group and wait until its
+/// `/worker/readyz` answers.
+fn start_worker(
+    redis: &RedisServer,
+    azurite: &Azurite,
+    options: PlatformOptions,
+) -> Result<(Platform, u32), String> {
+    let platform = Platform::start(redis, azurite, options);
+    let group = platform
+        .process_group()
+        .ok_or("cannot find the runtime process")?;
+    let client = platform.client();
+    e2e::eventually(Duration::from_secs(30), "the worker to be ready", || {
+        (client.request("GET", "/worker/readyz", &[], None).status == 200).then_some(())
+    });
+    Ok((platform, group))
+}
+
+/// A burst's window (first `created_at` to last `finished_at`, ms) and jobs/s.
+fn throughput(times: &[(f64, f64, f64)]) -> (f64, f64) {
+    if times.is_empty() {
+        return (0.0, 0.0);
+    }
+    let first_created = times.iter().map(|t| t.0).fold(f64::INFINITY, f64::min);
+    let last_finished = times.iter().map(|t| t.2).fold(0.0, f64::max);
+    let window = last_finished - first_created;
+    (window, times.len() as f64 * 1e3 / window.max(1.0))
+}
+
 /// The one-way delay of the storage latency proxy: a round trip gains 20 ms.
 pub const STORAGE_ONE_WAY: Duration = Duration::from_millis(10);
 
@@ -973,14 +989,7 @@ fn latency_section(
             )
             .var("blob_host", format!("127.0.0.1:{}", proxy.port))
             .var("worker_concurrency", concurrency.to_string());
-        let platform = Platform::start(redis, azurite, options);
-        let group = platform
-            .process_group()
-            .ok_or("cannot find the runtime process")?;
-        let client = platform.client();
-        e2e::eventually(Duration::from_secs(30), "the worker to be ready", || {
-            (client.request("GET", "/worker/readyz", &[], None).status == 200).then_some(())
-        });
+        let (platform, group) = start_worker(redis, azurite, options)?;
         for _ in 0..3 {
             submit_one(&submitter, &cfg, &case)?;
         }
@@ -997,13 +1006,7 @@ fn latency_section(
         let cpu_after = procfs::group_cpu_seconds(group);
         let times = job_times(observer, &ids)?;
         wait_quiet(observer, case.timeout)?;
-        let first_created = times.iter().map(|t| t.0).fold(f64::INFINITY, f64::min);
-        let last_finished = times.iter().map(|t| t.2).fold(0.0, f64::max);
-        let jobs_per_s = if times.is_empty() {
-            0.0
-        } else {
-            times.len() as f64 * 1e3 / (last_finished - first_created).max(1.0)
-        };
+        let (window_ms, jobs_per_s) = throughput(&times);
         set(figures, &format!("latency.{key}.jobs_per_s"), jobs_per_s);
         let peak = procfs::group_status_mib(group, "VmHWM");
         if key == "overlapped" {
@@ -1015,7 +1018,7 @@ fn latency_section(
             key.into(),
             json!({
                 "worker_concurrency": concurrency, "submitted": ids.len(), "succeeded": times.len(),
-                "drained": drained, "window_ms": last_finished - first_created, "jobs_per_s": jobs_per_s,
+                "drained": drained, "window_ms": window_ms, "jobs_per_s": jobs_per_s,
                 "runtime_cpu_ms_per_job": cpu_before.zip(cpu_after)
                     .map(|(b, a)| (a - b) * 1e3 / times.len().max(1) as f64),
                 "vm_hwm_mib": peak,

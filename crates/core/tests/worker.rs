@@ -502,11 +502,16 @@ fn refused_credentials_do_not_spend_attempts() {
 }
 
 /// Blob Storage through native HTTP, but each call first yields once, as a
-/// call waiting on the network does, and the calls in flight are counted.
+/// call waiting on the network does, and the calls in flight are counted:
+/// the most at once, and the most at once while a thumbnail's PNG result is
+/// being stored.
+#[derive(Default)]
 struct Overlapping {
     inner: NativeHttp,
     in_flight: std::cell::Cell<usize>,
     most: std::cell::Cell<usize>,
+    png_in_flight: std::cell::Cell<usize>,
+    most_beside_png: std::cell::Cell<usize>,
 }
 
 impl platform_core::ports::Http for Overlapping {
@@ -514,8 +519,15 @@ impl platform_core::ports::Http for Overlapping {
         &self,
         request: platform_core::ports::HttpRequest,
     ) -> Result<platform_core::ports::HttpResponse, platform_core::ports::HttpError> {
+        let png = request.url.contains(".png");
         self.in_flight.set(self.in_flight.get() + 1);
+        self.png_in_flight
+            .set(self.png_in_flight.get() + usize::from(png));
         self.most.set(self.most.get().max(self.in_flight.get()));
+        if self.png_in_flight.get() > 0 {
+            self.most_beside_png
+                .set(self.most_beside_png.get().max(self.in_flight.get()));
+        }
         let mut yielded = false;
         std::future::poll_fn(|cx| {
             if yielded {
@@ -528,8 +540,30 @@ impl platform_core::ports::Http for Overlapping {
         })
         .await;
         self.in_flight.set(self.in_flight.get() - 1);
+        self.png_in_flight
+            .set(self.png_in_flight.get() - usize::from(png));
         self.inner.send(request).await
     }
+}
+
+/// Run the worker on one message through [`Overlapping`] HTTP.
+fn work_overlapping(
+    message: &str,
+    cfg: &PipelineConfig,
+    blob: &BlobConfig,
+    redis: &impl Redis,
+) -> (WorkerReport, Overlapping) {
+    let http = Overlapping::default();
+    let report = block_on(handle_message(
+        message.as_bytes(),
+        cfg,
+        blob,
+        redis,
+        &http,
+        &logger(),
+    ))
+    .unwrap();
+    (report, http)
 }
 
 #[test]
@@ -560,21 +594,8 @@ fn a_claimed_batch_overlaps_its_storage_calls_up_to_worker_concurrency() {
             })
             .collect();
         redis.take();
-        let http = Overlapping {
-            inner: NativeHttp::default(),
-            in_flight: 0.into(),
-            most: 0.into(),
-        };
         // One message claims its job and the rest as overdue ones.
-        let report = block_on(handle_message(
-            ids[0].as_bytes(),
-            &cfg,
-            &blob,
-            &redis,
-            &http,
-            &logger(),
-        ))
-        .unwrap();
+        let (report, http) = work_overlapping(&ids[0], &cfg, &blob, &redis);
         assert_eq!(report.claimed as usize, jobs);
         assert_eq!(report.succeeded as usize, jobs, "{report:?}");
         assert_eq!(
@@ -609,21 +630,15 @@ fn thumbnails_run_alone_while_text_jobs_overlap() {
             "thumbnail",
             &json!({"image": png_base64(40 + i, 30), "max_width": 16, "max_height": 16}),
         ));
+        ids.push(submit(
+            &redis,
+            &cfg,
+            "text-stats",
+            &json!({"text": format!("beside thumbnail {i}")}),
+        ));
     }
-    let http = Overlapping {
-        inner: NativeHttp::default(),
-        in_flight: 0.into(),
-        most: 0.into(),
-    };
-    let report = block_on(handle_message(
-        ids[0].as_bytes(),
-        &cfg,
-        &blob,
-        &redis,
-        &http,
-        &logger(),
-    ))
-    .unwrap();
-    assert_eq!(report.succeeded, 3, "{report:?}");
-    assert_eq!(http.most.get(), 1, "thumbnails overlapped");
+    let (report, http) = work_overlapping(&ids[0], &cfg, &blob, &redis);
+    assert_eq!(report.succeeded, 6, "{report:?}");
+    assert_eq!(http.most.get(), 3, "the text jobs overlapped");
+    assert_eq!(http.most_beside_png.get(), 1, "a thumbnail had company");
 }
