@@ -26,18 +26,13 @@ pub fn group_status_mib(pgid: u32, field: &str) -> Option<f64> {
         .sum()
 }
 
-/// Threads of every process of the group.
-pub fn group_threads(pgid: u32) -> Option<f64> {
-    group_pids(pgid)
-        .into_iter()
-        .map(|pid| {
-            let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix("Threads:"))
-                .and_then(|v| v.trim().parse::<f64>().ok())
-        })
-        .sum()
+/// `Threads:` of `/proc/<pid>/status`.
+pub fn threads(pid: u32) -> Option<f64> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|v| v.trim().parse::<f64>().ok())
 }
 
 /// Each process of the group by role (`spin up`'s parent, `trigger http`,
@@ -61,12 +56,7 @@ pub fn group_breakdown(pgid: u32) -> Vec<(&'static str, f64, f64)> {
                 (Some("up"), _) => "parent",
                 _ => "other",
             };
-            let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-            let threads = status
-                .lines()
-                .find_map(|l| l.strip_prefix("Threads:"))
-                .and_then(|v| v.trim().parse::<f64>().ok())?;
-            Some((role, status_mib(pid, "VmRSS")?, threads))
+            Some((role, status_mib(pid, "VmRSS")?, threads(pid)?))
         })
         .collect()
 }

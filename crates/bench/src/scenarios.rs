@@ -548,12 +548,6 @@ fn api(
     if let Some(hwm) = procfs::group_status_mib(group, "VmHWM") {
         set(figures, "rss.api_peak_mib", hwm);
     }
-    if let Some(rss) = procfs::group_status_mib(group, "VmRSS") {
-        set(figures, "rss.api_after_mib", rss);
-    }
-    if let Some(threads) = procfs::group_threads(group) {
-        set(figures, "rss.api_threads", threads);
-    }
     record_breakdown(group, "api", "after", figures, &mut api_detail);
     // Tokio's blocking threads (Spin's variable reads hand off to them) exit
     // after 10 s idle: what the process keeps once the load is over.
@@ -906,9 +900,6 @@ fn pipeline_section(
             entry["vm_hwm_mib_after"] = json!(procfs::group_status_mib(group, "VmHWM"));
             entry["vm_rss_mib_after"] = json!(procfs::group_status_mib(group, "VmRSS"));
         }
-    }
-    if let Some(threads) = procfs::group_threads(group) {
-        set(figures, "rss.worker_threads", threads);
     }
     record_breakdown(group, "worker", "after", figures, &mut pipeline_detail);
     if let Some(hwm) = procfs::group_status_mib(group, "VmHWM") {
