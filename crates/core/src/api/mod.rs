@@ -120,9 +120,6 @@ pub(crate) struct RequestLog {
     pub(crate) tenant: Option<String>,
     /// Replicas that acknowledged a new job (`WAIT`), when waited for.
     pub(crate) replicas_acked: Option<u32>,
-    /// A liveness probe: its success is not logged (a line every few seconds
-    /// per probe would drown the rest).
-    pub(crate) probe: bool,
 }
 
 /// The route a request matches, if any: what [`ApiConfig::for_route`] needs.
@@ -171,7 +168,6 @@ pub async fn handle<R: Redis, H: Http>(req: ApiRequest, ctx: &ApiContext<'_, R, 
         Match::Found(id, path_id) => {
             let route = routes::route(*id);
             log.route = Some(route.template);
-            log.probe = *id == RouteId::Healthz;
             handlers::dispatch(*id, path_id, &req, ctx, &mut log).await
         }
     };
@@ -295,7 +291,10 @@ fn finish(
     } else {
         Level::Info
     };
-    if !(log.probe && response.status < 400) {
+    // A liveness probe's success is not logged: a line every few seconds per
+    // probe would drown the rest.
+    let probe = log.route == Some(routes::route(RouteId::Healthz).template);
+    if !(probe && response.status < 400) {
         logger.log(level, "request", fields);
     }
     response

@@ -508,7 +508,6 @@ fn log_lines_name_the_route_template_and_tenant_but_no_secrets() {
         route: Some("/api/v1/jobs/{id}"),
         tenant: Some("demo".into()),
         replicas_acked: None,
-        probe: false,
     };
     let fields = log_fields(
         &req,
