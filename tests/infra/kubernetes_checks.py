@@ -910,6 +910,14 @@ def port_matches(ports: list[dict[str, Any]] | None, port: int, protocol: str) -
     )
 
 
+def selects(policy: dict[str, Any], namespace: str, labels: dict[str, str]) -> bool:
+    """Whether `policy` is in `namespace` and its podSelector selects a pod with `labels`."""
+    selector = dig(policy, "spec", "podSelector")
+    return dig(policy, "metadata", "namespace") == namespace and (
+        selector == {} or selector_matches(selector, labels)
+    )
+
+
 def policy_allows(
     policies: list[dict[str, Any]], subject: Endpoint, other: Endpoint, direction: str, port: int, protocol: str
 ) -> bool:
@@ -918,9 +926,8 @@ def policy_allows(
     peers_key = "from" if direction == "ingress" else "to"
     selecting = [
         p for p in policies
-        if dig(p, "metadata", "namespace") == subject.namespace
+        if selects(p, subject.namespace, subject.label_map)
         and policy_type in (dig(p, "spec", "policyTypes") or ["Ingress"])
-        and (dig(p, "spec", "podSelector") == {} or selector_matches(dig(p, "spec", "podSelector"), subject.label_map))
     ]
     if not selecting:
         return True
@@ -1018,10 +1025,7 @@ def check_managed_redis_egress(source: str, env: str, docs: list[dict[str, Any]]
     for client in (c for ns in sorted(namespaces) for c in redis_clients(docs, spin, ns)):
         allowed = False
         for policy in policies:
-            selector = dig(policy, "spec", "podSelector")
-            if dig(policy, "metadata", "namespace") != client.namespace or not (
-                selector == {} or selector_matches(selector, client.labels)
-            ):
+            if not selects(policy, client.namespace, client.labels):
                 continue
             for rule in dig(policy, "spec", "egress") or []:
                 if any("ipBlock" in peer for peer in rule.get("to") or []) and port_matches(
@@ -1833,10 +1837,7 @@ def check_redis(source: str, docs: list[dict[str, Any]], spin: dict[str, Any]) -
                             f"Redis on port {REDIS_PORT}")
                 )
         for policy in policies:
-            selector = dig(policy, "spec", "podSelector")
-            if dig(policy, "metadata", "namespace") != redis.namespace or not (
-                selector == {} or selector_matches(selector, redis.labels)
-            ):
+            if not selects(policy, redis.namespace, redis.labels):
                 continue
             for rule in dig(policy, "spec", "ingress") or []:
                 if any("ipBlock" in peer for peer in rule.get("from") or []):
