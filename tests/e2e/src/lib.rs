@@ -792,6 +792,70 @@ impl Client {
         }
     }
 
+    /// Send a request whose body the server may refuse before reading all
+    /// of it, as the API does with a `413` for an oversize body. A server
+    /// that answers early and closes makes the rest of the client's write
+    /// fail (`EPIPE`, `ECONNRESET`, depending on how far the body got into
+    /// the socket buffers); an HTTP client should still read the response
+    /// that was sent before, as curl does. ureq gives up on the write error,
+    /// so this speaks HTTP/1.1 (`connection: close`) on a plain socket.
+    pub fn request_early_reply(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &[u8])],
+        body: &[u8],
+    ) -> Reply {
+        use std::io::{ErrorKind, Write};
+        let authority = self
+            .base
+            .strip_prefix("http://")
+            .unwrap_or_else(|| panic!("not an http:// base URL: {}", self.base));
+        let mut stream =
+            TcpStream::connect(authority).unwrap_or_else(|e| panic!("connect to {authority}: {e}"));
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .and_then(|()| stream.set_write_timeout(Some(Duration::from_secs(30))))
+            .expect("socket timeouts");
+        let mut request = format!(
+            "{method} {path} HTTP/1.1\r\nhost: {authority}\r\nconnection: close\r\ncontent-length: {}\r\n",
+            body.len()
+        )
+        .into_bytes();
+        for (name, value) in headers {
+            request.extend_from_slice(name.as_bytes());
+            request.extend_from_slice(b": ");
+            request.extend_from_slice(value);
+            request.extend_from_slice(b"\r\n");
+        }
+        request.extend_from_slice(b"\r\n");
+        request.extend_from_slice(body);
+        match stream.write_all(&request) {
+            Ok(()) => {}
+            Err(e) if matches!(e.kind(), ErrorKind::BrokenPipe | ErrorKind::ConnectionReset) => {}
+            Err(e) => panic!("{method} {path}: writing the request: {e}"),
+        }
+        // Until the server closes; a reset after its response (it closed
+        // with our unread body in its buffer) ends the response too.
+        let mut raw = Vec::new();
+        let mut buf = [0u8; 16 * 1024];
+        loop {
+            match stream.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => raw.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == ErrorKind::ConnectionReset && !raw.is_empty() => break,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => panic!("{method} {path}: reading the response: {e}"),
+            }
+        }
+        parse_response(&raw).unwrap_or_else(|e| {
+            panic!(
+                "{method} {path}: {e}; the server sent: {}",
+                String::from_utf8_lossy(&raw)
+            )
+        })
+    }
+
     /// `GET path` with a bearer key.
     pub fn get(&self, path: &str, key: &str) -> Reply {
         let auth = format!("Bearer {key}");
@@ -871,6 +935,75 @@ impl Client {
                 }
             }
         })
+    }
+}
+
+/// An HTTP/1.1 response read to the end of the connection: status line,
+/// headers, and a body framed by `content-length`, chunked, or the close.
+fn parse_response(raw: &[u8]) -> Result<Reply, String> {
+    let mut slots = [httparse::EMPTY_HEADER; 64];
+    let mut response = httparse::Response::new(&mut slots);
+    let head_len = match response.parse(raw) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => return Err("incomplete response head".into()),
+        Err(e) => return Err(format!("malformed response head: {e}")),
+    };
+    let status = response.code.ok_or("no status code")?;
+    let headers: Vec<(String, String)> = response
+        .headers
+        .iter()
+        .map(|h| {
+            (
+                h.name.to_ascii_lowercase(),
+                String::from_utf8_lossy(h.value).into_owned(),
+            )
+        })
+        .collect();
+    let value = |name: &str| {
+        headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.trim().to_ascii_lowercase())
+    };
+    let rest = &raw[head_len..];
+    let body = if value("transfer-encoding").is_some_and(|te| te.ends_with("chunked")) {
+        dechunk(rest)?
+    } else if let Some(length) = value("content-length") {
+        let length: usize = length
+            .parse()
+            .map_err(|_| format!("content-length {length:?}"))?;
+        rest.get(..length)
+            .ok_or_else(|| format!("body of {} bytes, content-length {length}", rest.len()))?
+            .to_vec()
+    } else {
+        rest.to_vec()
+    };
+    Ok(Reply {
+        status,
+        headers,
+        body,
+    })
+}
+
+/// The body of a chunked transfer coding, up to its last (empty) chunk.
+fn dechunk(mut rest: &[u8]) -> Result<Vec<u8>, String> {
+    let mut body = Vec::new();
+    loop {
+        let line_end = rest
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .ok_or("chunk size line without CRLF")?;
+        let size_text = String::from_utf8_lossy(&rest[..line_end]);
+        let size_text = size_text.split(';').next().unwrap_or_default().trim();
+        let size = usize::from_str_radix(size_text, 16)
+            .map_err(|_| format!("chunk size {size_text:?}"))?;
+        rest = &rest[line_end + 2..];
+        if size == 0 {
+            return Ok(body);
+        }
+        let chunk = rest.get(..size).ok_or("truncated chunk")?;
+        body.extend_from_slice(chunk);
+        rest = rest.get(size + 2..).ok_or("chunk without trailing CRLF")?;
     }
 }
 

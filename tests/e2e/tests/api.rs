@@ -217,6 +217,20 @@ fn bad_input_gets_problem_responses() {
     // 413: over the configured body limit.
     let big = text_job(&"a".repeat(4096));
     client.submit(DEMO_KEY, &big).assert_problem(413);
+    // Far over it (and over the socket buffers): answered with the 413
+    // before the client has finished sending, the rest never read.
+    let huge = text_job(&"a".repeat(4 * 1024 * 1024)).to_string();
+    client
+        .request_early_reply(
+            "POST",
+            "/api/v1/jobs",
+            &[
+                ("authorization", auth.as_bytes()),
+                ("content-type", b"application/json"),
+            ],
+            huge.as_bytes(),
+        )
+        .assert_problem(413);
 
     // 415: not JSON.
     client
