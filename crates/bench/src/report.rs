@@ -185,6 +185,26 @@ pub struct Context {
     pub mode: &'static str,
     /// Load average before and after each run.
     pub load: Vec<String>,
+    /// The runtime tuning set in the environment the runtime inherits
+    /// ([`runtime_tuning`]); empty: the runtime's defaults.
+    pub tuning: Vec<String>,
+}
+
+/// Environment variables (`NAME=value`, sorted) that change how the runtime
+/// allocates and schedules, and so its figures: Spin's pooling-allocator
+/// knobs (`SPIN_WASMTIME_*`, read by `spin-core` at `v3.6.3`), its instance
+/// limits (`SPIN_MAX_INSTANCE_*`) and glibc's `MALLOC_*`. A run with any of
+/// them set does not measure what the shim runs by default, so the report
+/// says so.
+pub fn runtime_tuning(vars: impl IntoIterator<Item = (String, String)>) -> Vec<String> {
+    const PREFIXES: &[&str] = &["SPIN_WASMTIME_", "SPIN_MAX_INSTANCE_", "MALLOC_"];
+    let mut tuning: Vec<String> = vars
+        .into_iter()
+        .filter(|(name, _)| PREFIXES.iter().any(|p| name.starts_with(p)))
+        .map(|(name, value)| format!("{name}={value}"))
+        .collect();
+    tuning.sort();
+    tuning
 }
 
 /// The Markdown table (and header) and the JSON document.
@@ -192,6 +212,7 @@ pub fn render(ctx: &Context, runs: &[RunFigures], details: Vec<Value>) -> (Strin
     let mut md = String::new();
     md.push_str(&format!(
         "Runtime: **{}**. Machine: {}. Commit {}, {} UTC, {} mode, {} run(s): median (min–max).\n\
+         Runtime tuning from the environment: {}.\n\
          Load average (1/5/15 min) at the start → end of each run: {}.\n\n",
         ctx.runtime,
         ctx.machine,
@@ -199,6 +220,11 @@ pub fn render(ctx: &Context, runs: &[RunFigures], details: Vec<Value>) -> (Strin
         ctx.date,
         ctx.mode,
         runs.len(),
+        if ctx.tuning.is_empty() {
+            "none (the runtime's defaults)".to_string()
+        } else {
+            format!("`{}`", ctx.tuning.join(" "))
+        },
         ctx.load.join("; ")
     ));
     md.push_str("| figure | median | min – max | unit | target |\n|---|---:|---:|---|---|\n");
@@ -252,8 +278,37 @@ pub fn render(ctx: &Context, runs: &[RunFigures], details: Vec<Value>) -> (Strin
         "mode": ctx.mode,
         "runs": runs.len(),
         "load_average": ctx.load,
+        "runtime_tuning": ctx.tuning,
         "figures": figures,
         "details": details,
     });
     (md, doc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runtime_tuning_keeps_the_allocator_and_instance_knobs_only() {
+        let vars = [
+            ("SPIN_WASMTIME_POOLING", "0"),
+            ("PATH", "/usr/bin"),
+            ("SPIN_VARIABLE_REDIS_ADDRESS", "redis://127.0.0.1"),
+            ("MALLOC_ARENA_MAX", "2"),
+            ("SPIN_MAX_INSTANCE_MEMORY", "10485760"),
+            ("SPIN_WASMTIME_LINEAR_MEMORY_KEEP_RESIDENT", "0"),
+        ]
+        .map(|(n, v)| (n.to_string(), v.to_string()));
+        assert_eq!(
+            runtime_tuning(vars),
+            [
+                "MALLOC_ARENA_MAX=2",
+                "SPIN_MAX_INSTANCE_MEMORY=10485760",
+                "SPIN_WASMTIME_LINEAR_MEMORY_KEEP_RESIDENT=0",
+                "SPIN_WASMTIME_POOLING=0",
+            ]
+        );
+        assert!(runtime_tuning([("HOME".to_string(), "/root".to_string())]).is_empty());
+    }
 }

@@ -112,6 +112,7 @@ pub fn bench(args: &RunArgs) -> Result<(), String> {
         date: command_output("date", &["-u", "+%Y-%m-%d %H:%M"]),
         mode: if args.quick { "quick" } else { "full" },
         load: Vec::new(),
+        tuning: report::runtime_tuning(std::env::vars()),
     };
 
     let mut runs = Vec::new();
