@@ -1069,3 +1069,63 @@ impl Stack {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn parse_response_frames_the_body_by_length_chunks_or_close() {
+        let sized = parse_response(
+            b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 2\r\nX-A: b\r\n\r\n{}trailing",
+        )
+        .unwrap();
+        assert_eq!(sized.status, 413);
+        assert_eq!(sized.header("x-a"), Some("b"));
+        assert_eq!(sized.body, b"{}");
+
+        let chunked = parse_response(
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3;ext=1\r\nabc\r\na\r\n0123456789\r\n0\r\n\r\n",
+        )
+        .unwrap();
+        assert_eq!(chunked.body, b"abc0123456789");
+
+        let closed = parse_response(b"HTTP/1.1 200 OK\r\n\r\nuntil the close").unwrap();
+        assert_eq!(closed.body, b"until the close");
+
+        assert!(parse_response(b"HTTP/1.1 200 OK\r\ncontent-length: 9\r\n\r\nshort").is_err());
+        assert!(
+            parse_response(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n").is_err()
+        );
+        assert!(parse_response(b"HTTP/1.1 200 OK\r\n").is_err());
+    }
+
+    /// A server that reads a little of the request, answers and closes: the
+    /// client's write fails part way, and the answer is still read.
+    #[test]
+    fn request_early_reply_reads_the_answer_of_a_server_that_stops_reading() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let (mut socket, _) = listener.accept().unwrap();
+            let mut head = [0u8; 4096];
+            let n = socket.read(&mut head).unwrap();
+            // One write, as an HTTP server sends a small response: closing
+            // with the request unread resets the connection and drops
+            // whatever the kernel still held back (Nagle).
+            let body = r#"{"status":413,"title":"too large"}"#;
+            let response = format!(
+                "HTTP/1.1 413 Payload Too Large\r\ncontent-type: application/problem+json\r\ncontent-length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            socket.write_all(response.as_bytes()).unwrap();
+            n
+        });
+        let client = Client::new(format!("http://127.0.0.1:{port}"));
+        let reply =
+            client.request_early_reply("POST", "/x", &[("x-a", b"b")], &vec![b'a'; 16 << 20]);
+        assert!(server.join().unwrap() > 0);
+        reply.assert_problem(413);
+    }
+}
