@@ -1203,6 +1203,89 @@ def check_edge(
     return findings
 
 
+# NGINX's own client_max_body_size when nothing sets it, and NGINX Gateway
+# Fabric sets it only from a ClientSettingsPolicy (v2.6.7:
+# internal/controller/nginx/config/policies/clientsettings/generator.go).
+NGINX_DEFAULT_BODY_SIZE = "1m"
+SUBMIT_PATH = "/api/v1/jobs"
+
+
+def nginx_size(text: str) -> int | None:
+    """Bytes of an NGINX size (`9m`, `512k`, `1g`, `1048576`); None if not one."""
+    match = re.fullmatch(r"(\d+)([kKmMgG]?)", text.strip())
+    if not match:
+        return None
+    return int(match.group(1)) * {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}[match.group(2).lower()]
+
+
+def spin_variable_value(doc: dict[str, Any], docs: list[dict[str, Any]], spin: dict[str, Any],
+                        name: str) -> str | None:
+    """A SpinApp's value for Spin variable `name`: literal, from a ConfigMap in the
+    build, else spin.toml's default; None if it comes from elsewhere (a Secret)."""
+    namespace = dig(doc, "metadata", "namespace") or "default"
+    for variable in dig(doc, "spec", "variables") or []:
+        if variable.get("name") != name:
+            continue
+        if "value" in variable:
+            return str(variable["value"])
+        ref_ = dig(variable, "valueFrom", "configMapKeyRef") or {}
+        config = objects_of(docs, "ConfigMap").get((namespace, ref_.get("name")))
+        return None if config is None else (config.get("data") or {}).get(ref_.get("key"))
+    default = ((spin.get("variables") or {}).get(name) or {}).get("default")
+    return None if default is None else str(default)
+
+
+def check_body_limits(source: str, docs: list[dict[str, Any]], spin: dict[str, Any]) -> list[Finding]:
+    """NGINX passes every body the api would accept: a route that forwards
+    `POST /api/v1/jobs` has a ClientSettingsPolicy (on it or its Gateway) whose
+    body.maxSize is at least the SpinApp's `max_body_bytes`, and finite (NGINX
+    buffers a body before it proxies it). Without one NGINX answers 413 itself
+    above 1 MiB, in HTML, for bodies the api would have taken."""
+    findings = []
+    by_name = {(w.namespace, w.name): w for w in workloads(docs)}
+    policies = [d for d in docs if d.get("kind") == "ClientSettingsPolicy"]
+
+    def policy_for(kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        for policy in policies:
+            target = dig(policy, "spec", "targetRef") or {}
+            if ((dig(policy, "metadata", "namespace") or "default") == namespace
+                    and target.get("kind") == kind and target.get("name") == name):
+                return policy
+        return None
+
+    for route in (d for d in docs if d.get("kind") == "HTTPRoute"):
+        namespace = dig(route, "metadata", "namespace") or "default"
+        for rule in dig(route, "spec", "rules") or []:
+            if not rule.get("backendRefs") or not rule_covers(rule, SUBMIT_PATH):
+                continue
+            for backend in rule["backendRefs"]:
+                target = by_name.get((backend.get("namespace", namespace), backend.get("name")))
+                if target is None or target.kind != "SpinApp":
+                    continue
+                limit_text = spin_variable_value(target.doc, docs, spin, "max_body_bytes")
+                if limit_text is None or not limit_text.strip().isdigit():
+                    continue
+                limit = int(limit_text)
+                parents = [(p.get("namespace", namespace), p.get("name")) for p in
+                           dig(route, "spec", "parentRefs") or [] if p.get("kind", "Gateway") == "Gateway"]
+                candidates = [policy_for("HTTPRoute", namespace, route["metadata"]["name"])]
+                candidates += [policy_for("Gateway", ns, name) for ns, name in parents]
+                policy = next((p for p in candidates if p is not None), None)
+                size_text = dig(policy, "spec", "body", "maxSize") if policy else None
+                shown = size_text or NGINX_DEFAULT_BODY_SIZE
+                size = nginx_size(shown)
+                where = f"ClientSettingsPolicy {policy['metadata']['name']}" if size_text else "NGINX's default"
+                if size == 0:
+                    findings.append(Finding(source, ref(route), f"{where} sets body.maxSize 0: NGINX would buffer "
+                                            f"bodies of any size before the api refuses them above {limit} bytes"))
+                elif size is None or size < limit:
+                    findings.append(Finding(source, ref(route), f"NGINX's client_max_body_size is {shown} "
+                                            f"({where}), below max_body_bytes {limit} of {target.ref}: NGINX "
+                                            f"would answer 413 itself for {SUBMIT_PATH} bodies the api accepts"))
+                break
+    return findings
+
+
 def check_gateway_tls(
     source: str,
     docs: list[dict[str, Any]],
@@ -2043,6 +2126,7 @@ def check_documents(
         + check_selectors(source, docs)
         + check_traffic(source, docs)
         + check_edge(source, docs)
+        + check_body_limits(source, docs, spin)
         + check_autoscaling(source, docs, spin)
         + check_pod_hardening(source, docs)
         + check_redis(source, docs, spin)

@@ -413,6 +413,9 @@ BROKEN_EDGE = {
     "Fabric control plane",
     "broken-edge-dynamic-ip": "public Gateway without spec.infrastructure.annotations "
     "service.beta.kubernetes.io/azure-pip-name",
+    "broken-edge-body-limit": "HTTPRoute/api: NGINX's client_max_body_size is 1m (NGINX's default), below "
+    "max_body_bytes 8388608 of SpinApp/api",
+    "broken-edge-body-unbounded": "HTTPRoute/api: ClientSettingsPolicy api sets body.maxSize 0",
     "broken-keda-blocked": "ScaledObject/worker: NetworkPolicies block KEDA's operator",
     "broken-keda-api-to-zero": "ScaledObject/api: minReplicaCount 0: SpinApp/api serves HTTP routes and must not "
     "scale to zero",
@@ -697,3 +700,12 @@ def test_in_cluster_redis_needs_no_private_endpoint_egress(tmp_path, real_spin):
     outputs = tmp_path / "terraform-outputs.env"
     outputs.write_text("redis_port=6379\n")
     assert kc.check_managed_redis_egress("dev", "dev", docs, real_spin, outputs) == []
+
+
+def test_nginx_sizes_are_binary_multiples():
+    assert kc.nginx_size("9m") == 9 * 1024 * 1024
+    assert kc.nginx_size("512k") == 512 * 1024
+    assert kc.nginx_size("1G") == 1 << 30
+    assert kc.nginx_size("1048576") == 1048576
+    assert kc.nginx_size("0") == 0
+    assert kc.nginx_size("9 MB") is None
