@@ -1218,71 +1218,52 @@ def nginx_size(text: str) -> int | None:
     return int(match.group(1)) * {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}[match.group(2).lower()]
 
 
-def spin_variable_value(doc: dict[str, Any], docs: list[dict[str, Any]], spin: dict[str, Any],
-                        name: str) -> str | None:
-    """A SpinApp's value for Spin variable `name`: literal, from a ConfigMap in the
-    build, else spin.toml's default; None if it comes from elsewhere (a Secret)."""
-    namespace = dig(doc, "metadata", "namespace") or "default"
-    for variable in dig(doc, "spec", "variables") or []:
-        if variable.get("name") != name:
-            continue
-        if "value" in variable:
-            return str(variable["value"])
-        ref_ = dig(variable, "valueFrom", "configMapKeyRef") or {}
-        config = objects_of(docs, "ConfigMap").get((namespace, ref_.get("name")))
-        return None if config is None else (config.get("data") or {}).get(ref_.get("key"))
-    default = ((spin.get("variables") or {}).get(name) or {}).get("default")
-    return None if default is None else str(default)
-
-
 def check_body_limits(source: str, docs: list[dict[str, Any]], spin: dict[str, Any]) -> list[Finding]:
     """NGINX passes every body the api would accept: a route that forwards
     `POST /api/v1/jobs` has a ClientSettingsPolicy (on it or its Gateway) whose
-    body.maxSize is at least the SpinApp's `max_body_bytes`, and finite (NGINX
-    buffers a body before it proxies it). Without one NGINX answers 413 itself
-    above 1 MiB, in HTML, for bodies the api would have taken."""
+    body.maxSize is at least each backend SpinApp's `max_body_bytes`, and
+    finite (NGINX buffers a body before it proxies it). Without one NGINX
+    answers 413 itself above 1 MiB, in HTML, for bodies the api would take."""
     findings = []
     by_name = {(w.namespace, w.name): w for w in workloads(docs)}
-    policies = [d for d in docs if d.get("kind") == "ClientSettingsPolicy"]
-
-    def policy_for(kind: str, namespace: str, name: str) -> dict[str, Any] | None:
-        for policy in policies:
-            target = dig(policy, "spec", "targetRef") or {}
-            if ((dig(policy, "metadata", "namespace") or "default") == namespace
-                    and target.get("kind") == kind and target.get("name") == name):
-                return policy
-        return None
-
+    policies = {
+        ((dig(p, "metadata", "namespace") or "default"), dig(p, "spec", "targetRef", "kind"),
+         dig(p, "spec", "targetRef", "name")): p
+        for p in docs if p.get("kind") == "ClientSettingsPolicy"
+    }
+    default_limit = dig(spin, "variables", "max_body_bytes", "default")
     for route in (d for d in docs if d.get("kind") == "HTTPRoute"):
         namespace = dig(route, "metadata", "namespace") or "default"
-        for rule in dig(route, "spec", "rules") or []:
-            if not rule.get("backendRefs") or not rule_covers(rule, SUBMIT_PATH):
+        rules = [r for r in dig(route, "spec", "rules") or []
+                 if r.get("backendRefs") and rule_covers(r, SUBMIT_PATH)]
+        if not rules:
+            continue
+        # The route's own policy, else one on a Gateway it attaches to.
+        keys = [(namespace, "HTTPRoute", route["metadata"]["name"])]
+        keys += [(p.get("namespace", namespace), "Gateway", p.get("name"))
+                 for p in dig(route, "spec", "parentRefs") or [] if p.get("kind", "Gateway") == "Gateway"]
+        policy = next((policies[k] for k in keys if k in policies), None)
+        size_text = dig(policy, "spec", "body", "maxSize") if policy else None
+        shown = size_text or NGINX_DEFAULT_BODY_SIZE
+        size = nginx_size(shown)
+        where = f"ClientSettingsPolicy {policy['metadata']['name']}" if size_text else "NGINX's default"
+        for backend in (b for r in rules for b in r["backendRefs"]):
+            target = by_name.get((backend.get("namespace", namespace), backend.get("name")))
+            if target is None or target.kind != "SpinApp":
                 continue
-            for backend in rule["backendRefs"]:
-                target = by_name.get((backend.get("namespace", namespace), backend.get("name")))
-                if target is None or target.kind != "SpinApp":
-                    continue
-                limit_text = spin_variable_value(target.doc, docs, spin, "max_body_bytes")
-                if limit_text is None or not limit_text.strip().isdigit():
-                    continue
-                limit = int(limit_text)
-                parents = [(p.get("namespace", namespace), p.get("name")) for p in
-                           dig(route, "spec", "parentRefs") or [] if p.get("kind", "Gateway") == "Gateway"]
-                candidates = [policy_for("HTTPRoute", namespace, route["metadata"]["name"])]
-                candidates += [policy_for("Gateway", ns, name) for ns, name in parents]
-                policy = next((p for p in candidates if p is not None), None)
-                size_text = dig(policy, "spec", "body", "maxSize") if policy else None
-                shown = size_text or NGINX_DEFAULT_BODY_SIZE
-                size = nginx_size(shown)
-                where = f"ClientSettingsPolicy {policy['metadata']['name']}" if size_text else "NGINX's default"
-                if size == 0:
-                    findings.append(Finding(source, ref(route), f"{where} sets body.maxSize 0: NGINX would buffer "
-                                            f"bodies of any size before the api refuses them above {limit} bytes"))
-                elif size is None or size < limit:
-                    findings.append(Finding(source, ref(route), f"NGINX's client_max_body_size is {shown} "
-                                            f"({where}), below max_body_bytes {limit} of {target.ref}: NGINX "
-                                            f"would answer 413 itself for {SUBMIT_PATH} bodies the api accepts"))
-                break
+            declared = {v.get("name") for v in dig(target.spinapp, "spec", "variables") or []}
+            limit_text = (spinapp_variable(docs, target, "max_body_bytes") if "max_body_bytes" in declared
+                          else default_limit)
+            if limit_text is None or not str(limit_text).strip().isdigit():
+                continue
+            limit = int(limit_text)
+            if size == 0:
+                findings.append(Finding(source, ref(route), f"{where} sets body.maxSize 0: NGINX would buffer "
+                                        f"bodies of any size before the api refuses them above {limit} bytes"))
+            elif size is None or size < limit:
+                findings.append(Finding(source, ref(route), f"NGINX's client_max_body_size is {shown} "
+                                        f"({where}), below max_body_bytes {limit} of {target.ref}: NGINX "
+                                        f"would answer 413 itself for {SUBMIT_PATH} bodies the api accepts"))
     return findings
 
 
