@@ -836,17 +836,13 @@ impl Client {
             Err(e) => panic!("{method} {path}: writing the request: {e}"),
         }
         // Until the server closes; a reset after its response (it closed
-        // with our unread body in its buffer) ends the response too.
+        // with our unread body in its buffer) ends the response too. What
+        // arrived before an error stays in `raw`.
         let mut raw = Vec::new();
-        let mut buf = [0u8; 16 * 1024];
-        loop {
-            match stream.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => raw.extend_from_slice(&buf[..n]),
-                Err(e) if e.kind() == ErrorKind::ConnectionReset && !raw.is_empty() => break,
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => panic!("{method} {path}: reading the response: {e}"),
-            }
+        match stream.read_to_end(&mut raw) {
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::ConnectionReset && !raw.is_empty() => {}
+            Err(e) => panic!("{method} {path}: reading the response: {e}"),
         }
         parse_response(&raw).unwrap_or_else(|e| {
             panic!(
@@ -959,17 +955,20 @@ fn parse_response(raw: &[u8]) -> Result<Reply, String> {
             )
         })
         .collect();
-    let value = |name: &str| {
-        headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.trim().to_ascii_lowercase())
+    let mut reply = Reply {
+        status,
+        headers,
+        body: Vec::new(),
     };
     let rest = &raw[head_len..];
-    let body = if value("transfer-encoding").is_some_and(|te| te.ends_with("chunked")) {
+    let chunked = reply
+        .header("transfer-encoding")
+        .is_some_and(|te| te.trim().to_ascii_lowercase().ends_with("chunked"));
+    reply.body = if chunked {
         dechunk(rest)?
-    } else if let Some(length) = value("content-length") {
+    } else if let Some(length) = reply.header("content-length") {
         let length: usize = length
+            .trim()
             .parse()
             .map_err(|_| format!("content-length {length:?}"))?;
         rest.get(..length)
@@ -978,11 +977,7 @@ fn parse_response(raw: &[u8]) -> Result<Reply, String> {
     } else {
         rest.to_vec()
     };
-    Ok(Reply {
-        status,
-        headers,
-        body,
-    })
+    Ok(reply)
 }
 
 /// The body of a chunked transfer coding, up to its last (empty) chunk.
